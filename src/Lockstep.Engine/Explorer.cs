@@ -1,0 +1,127 @@
+using System.Diagnostics;
+
+namespace Lockstep.Engine;
+
+/// <summary>Bounds and behaviour of an exploration.</summary>
+public sealed record ExplorationOptions
+{
+    /// <summary>An execution longer than this is reported as a possible livelock.</summary>
+    public int MaxSteps { get; init; } = 20_000;
+
+    public long MaxExecutions { get; init; } = long.MaxValue;
+
+    public TimeSpan? TimeLimit { get; init; }
+
+    public bool StopOnFirstViolation { get; init; } = true;
+
+    /// <summary>After a violation, look for the same failure with fewer preemptions.</summary>
+    public bool Shrink { get; init; } = true;
+
+    /// <summary>Executions each shrinking round may spend.</summary>
+    public long ShrinkBudget { get; init; } = 20_000;
+}
+
+/// <summary>What an exploration found.</summary>
+public sealed record ExplorationResult(
+    string Strategy,
+    long Executions,
+    long Pruned,
+    long Steps,
+    bool Exhaustive,
+    string? StoppedBy,
+    TimeSpan Elapsed,
+    IReadOnlyList<Violation> Violations)
+{
+    public double ExecutionsPerSecond => Elapsed.TotalSeconds > 0 ? Executions / Elapsed.TotalSeconds : 0;
+}
+
+/// <summary>A single execution re-run from its schedule, with its trace.</summary>
+public sealed record ReplayResult(IReadOnlyList<Violation> Violations, IReadOnlyList<TraceEvent> Trace, int Steps, string? Divergence);
+
+/// <summary>Runs a model under a strategy, execution after execution.</summary>
+public static class Explorer
+{
+    public static ExplorationResult Explore(Func<SimTask> model, IStrategy strategy, ExplorationOptions? options = null)
+    {
+        options ??= new ExplorationOptions();
+        var clock = Stopwatch.StartNew();
+        var found = new Dictionary<string, Violation>();
+        var order = new List<Violation>();
+        long executions = 0, pruned = 0, steps = 0;
+        string? stoppedBy = null;
+        var finished = false;
+        while (true)
+        {
+            if (executions == options.MaxExecutions) { stoppedBy = "execution limit"; break; }
+            if (options.TimeLimit is { } limit && clock.Elapsed > limit) { stoppedBy = "time limit"; break; }
+            if (!strategy.BeginExecution()) { finished = true; break; }
+            var execution = new Execution(strategy, options.MaxSteps, tracing: false);
+            ExecutionEnd end;
+            try
+            {
+                end = execution.Run(model);
+            }
+            finally
+            {
+                executions++;
+            }
+            strategy.EndExecution(end);
+            if (end == ExecutionEnd.Pruned) pruned++;
+            steps += execution.Steps;
+            foreach (var v in execution.Violations)
+            {
+                if (found.ContainsKey(v.Key)) continue;
+                v.Token = Schedule.Encode(execution.Choices);
+                v.Steps = execution.Steps;
+                v.Preemptions = execution.Preemptions;
+                found[v.Key] = v;
+                order.Add(v);
+            }
+            if (order.Count > 0 && options.StopOnFirstViolation) { stoppedBy = "violation"; break; }
+        }
+        if (options.Shrink)
+            for (var i = 0; i < order.Count; i++)
+                order[i] = Shrink(model, order[i], options);
+        return new ExplorationResult(strategy.Description, executions, pruned, steps,
+            finished && strategy.Exhaustive, stoppedBy, clock.Elapsed, order);
+    }
+
+    /// <summary>Re-runs the execution a schedule token describes, recording its trace.</summary>
+    /// <exception cref="FormatException">The token is not a schedule.</exception>
+    public static ReplayResult Replay(Func<SimTask> model, string token, int maxSteps = 20_000)
+    {
+        var strategy = new ReplayStrategy(Schedule.Decode(token));
+        strategy.BeginExecution();
+        var execution = new Execution(strategy, maxSteps, tracing: true);
+        execution.Run(model);
+        foreach (var v in execution.Violations)
+        {
+            v.Token = token;
+            v.Steps = execution.Steps;
+            v.Preemptions = execution.Preemptions;
+        }
+        return new ReplayResult(execution.Violations, execution.Trace, execution.Steps, strategy.Divergence);
+    }
+
+    /// <summary>Looks for the same failure with fewer preemptions (fewest first, like CHESS), then fewer steps.</summary>
+    private static Violation Shrink(Func<SimTask> model, Violation violation, ExplorationOptions options)
+    {
+        for (var bound = 0; bound < violation.Preemptions; bound++)
+        {
+            var strategy = new DporStrategy(bound);
+            for (long n = 0; n < options.ShrinkBudget && strategy.BeginExecution(); n++)
+            {
+                var execution = new Execution(strategy, options.MaxSteps, tracing: false);
+                var end = execution.Run(model);
+                strategy.EndExecution(end);
+                var same = execution.Violations.FirstOrDefault(v => v.Key == violation.Key);
+                if (same == null) continue;
+                same.Token = Schedule.Encode(execution.Choices);
+                same.Steps = execution.Steps;
+                same.Preemptions = execution.Preemptions;
+                return same;
+            }
+        }
+        return violation;
+    }
+}

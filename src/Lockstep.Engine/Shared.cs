@@ -1,0 +1,100 @@
+using System.Runtime.CompilerServices;
+
+namespace Lockstep.Engine;
+
+/// <summary>
+/// A shared variable. Every operation is a scheduling point; the value changes when the scheduler runs it.
+/// <see cref="WaitUntil"/> and <see cref="WaitAndUpdate"/> block the caller until a condition on the value holds:
+/// any write that makes it hold wakes the waiter, and a waiter that nothing can wake is a deadlock.
+/// </summary>
+public sealed class Shared<T> : SimObject
+{
+    private T _value;
+    private readonly List<T>? _valueBefore;
+
+    public Shared(string name, T initial = default!) : base(name)
+    {
+        _value = initial;
+        if (Execution.RecordsValueHistory) _valueBefore = new List<T>();
+    }
+
+    /// <summary>The value without a scheduling point: for checkers and reports, never for model logic.</summary>
+    public T Peek => _value;
+
+    public Op<T> Read() => new(this, AccessKind.Read, OpCode.Read, default!, default!, null, null);
+
+    public Op<T> Write(T value) => new(this, AccessKind.Write, OpCode.Write, value, default!, null, null);
+
+    /// <summary>Atomically: if the value equals <paramref name="expected"/>, store <paramref name="desired"/>. Returns the old value.</summary>
+    public Op<T> CompareExchange(T expected, T desired)
+        => new(this, AccessKind.ReadModifyWrite, OpCode.CompareExchange, desired, expected, null, null);
+
+    /// <summary>Atomically replace the value by <paramref name="update"/>(value). Returns the old value.</summary>
+    public Op<T> Update(Func<T, T> update) => new(this, AccessKind.ReadModifyWrite, OpCode.Update, default!, default!, null, update);
+
+    /// <summary>Block until <paramref name="condition"/>(value) holds, then read it.</summary>
+    public Op<T> WaitUntil(Func<T, bool> condition) => new(this, AccessKind.Read, OpCode.Read, default!, default!, condition, null);
+
+    /// <summary>Block until <paramref name="condition"/>(value) holds, then atomically replace it. Returns the old value.</summary>
+    public Op<T> WaitAndUpdate(Func<T, bool> condition, Func<T, T> update)
+        => new(this, AccessKind.ReadModifyWrite, OpCode.Update, default!, default!, condition, update);
+
+    internal override bool GuardHolds(object guard) => ((Func<T, bool>)guard)(_value);
+
+    internal override bool GuardHeldBefore(int access, object guard) => ((Func<T, bool>)guard)(_valueBefore![access]);
+
+    internal T Apply(OpCode code, T operand, T expected, Func<T, T>? update)
+    {
+        var old = _value;
+        _valueBefore?.Add(old);
+        switch (code)
+        {
+            case OpCode.Write:
+                _value = operand;
+                break;
+            case OpCode.CompareExchange:
+                if (EqualityComparer<T>.Default.Equals(old, expected)) _value = operand;
+                break;
+            case OpCode.Update:
+                _value = update!(old);
+                break;
+        }
+        if (Execution.Tracing) Execution.TraceAccess(this, code, old, _value);
+        return old;
+    }
+}
+
+internal enum OpCode : byte { Read, Write, CompareExchange, Update }
+
+/// <summary>A pending operation on a <see cref="Shared{T}"/>; awaiting it is the scheduling point.</summary>
+public readonly struct Op<T> : ICriticalNotifyCompletion
+{
+    private readonly Shared<T> _target;
+    private readonly AccessKind _kind;
+    private readonly OpCode _code;
+    private readonly T _operand;
+    private readonly T _expected;
+    private readonly Func<T, bool>? _condition;
+    private readonly Func<T, T>? _update;
+
+    internal Op(Shared<T> target, AccessKind kind, OpCode code, T operand, T expected, Func<T, bool>? condition, Func<T, T>? update)
+    {
+        _target = target;
+        _kind = kind;
+        _code = code;
+        _operand = operand;
+        _expected = expected;
+        _condition = condition;
+        _update = update;
+    }
+
+    public Op<T> GetAwaiter() => this;
+
+    public bool IsCompleted => _target.Execution.SchedulingPoint(_target, _kind, _condition);
+
+    public void OnCompleted(Action continuation) => _target.Execution.Suspend(continuation);
+
+    public void UnsafeOnCompleted(Action continuation) => _target.Execution.Suspend(continuation);
+
+    public T GetResult() => _target.Apply(_code, _operand, _expected, _update);
+}

@@ -1,0 +1,42 @@
+namespace Lockstep.Engine;
+
+/// <summary>Runs exactly one execution: the one a schedule describes.</summary>
+public sealed class ReplayStrategy : IStrategy
+{
+    private readonly IReadOnlyList<byte> _choices;
+    private int _position;
+    private bool _started;
+
+    public ReplayStrategy(IReadOnlyList<byte> choices) => _choices = choices;
+
+    public string Description => "replay";
+
+    public bool Exhaustive => false;
+
+    /// <summary>Whether the model asked for a choice the schedule does not have or cannot make.</summary>
+    public string? Divergence { get; private set; }
+
+    public bool BeginExecution()
+    {
+        if (_started) return false;
+        _started = true;
+        return true;
+    }
+
+    public int Choose(in SchedulingState state)
+    {
+        if (System.Numerics.BitOperations.PopCount(state.Enabled) == 1)
+            return System.Numerics.BitOperations.TrailingZeroCount(state.Enabled);
+        if (_position == _choices.Count)
+        {
+            Divergence ??= $"the schedule ends at step {state.Step} but the model goes on";
+            return Lowest(state);
+        }
+        int t = _choices[_position++];
+        if ((state.Enabled & (1u << t)) != 0) return t;
+        Divergence ??= $"the schedule picks thread {t} at step {state.Step}, which cannot run there";
+        return Lowest(state);
+    }
+
+    private static int Lowest(in SchedulingState state) => System.Numerics.BitOperations.TrailingZeroCount(state.Enabled);
+}

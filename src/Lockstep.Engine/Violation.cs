@@ -1,0 +1,42 @@
+namespace Lockstep.Engine;
+
+/// <summary>Something an execution did wrong. Layers above derive richer reports from it.</summary>
+public class Violation
+{
+    public Violation(string kind, string message)
+    {
+        Kind = kind;
+        Message = message;
+    }
+
+    /// <summary>Engine kinds: deadlock, livelock, crash, assertion. Layers above add their own.</summary>
+    public string Kind { get; }
+
+    /// <summary>One line that names the problem.</summary>
+    public string Message { get; }
+
+    /// <summary>Two violations with one key are the same failure (used to keep one counterexample each and to shrink).</summary>
+    public virtual string Key => Kind;
+
+    /// <summary>The full report text.</summary>
+    public virtual string Render() => Message;
+
+    /// <summary>The replay token of the execution that produced it.</summary>
+    public string Token { get; internal set; } = "";
+
+    /// <summary>Scheduling steps and preemptions of that execution.</summary>
+    public int Steps { get; internal set; }
+
+    public int Preemptions { get; internal set; }
+
+    public override string ToString() => $"{Kind}: {Message}";
+}
+
+/// <summary>Thrown into model code to end the current execution after a fatal violation.</summary>
+public sealed class ExecutionStoppedException : Exception
+{
+    public ExecutionStoppedException() : base("execution stopped") { }
+}
+
+/// <summary>One line of an execution's trace: a scheduled operation or a note from the model.</summary>
+public readonly record struct TraceEvent(int Step, int Thread, string ThreadName, string Text, bool IsNote);
