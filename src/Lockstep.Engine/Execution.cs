@@ -55,6 +55,12 @@ public sealed class Execution
 
     public int Steps { get; private set; }
 
+    /// <summary>A slot for the layer above (the kernel layer keeps its per-execution state here).</summary>
+    public object? Context { get; set; }
+
+    /// <summary>The replay token of the execution so far: replaying it reaches this point.</summary>
+    public string ScheduleSoFar() => Schedule.Encode(_choices);
+
     public int Preemptions => _preemptions;
 
     public IReadOnlyList<Violation> Violations => _violations;
@@ -90,12 +96,12 @@ public sealed class Execution
         }
     }
 
-    internal SimThreadHandle Spawn(string name, Func<SimTask> body)
+    internal SimThreadHandle Spawn(string name, Func<SimTask> body, bool daemon = false)
     {
         if (_threads.Count == SimThread.MaxThreads)
             throw new InvalidOperationException($"a model may have at most {SimThread.MaxThreads} threads");
         var finished = new Shared<bool>($"{name}.exited");
-        var thread = new SimThread(_threads.Count, name, body, finished);
+        var thread = new SimThread(_threads.Count, name, body, finished, daemon);
         _threads.Add(thread);
         _strategy.OnThreadCreated(Running?.Id ?? -1, thread.Id);
         return new SimThreadHandle(thread);
@@ -174,7 +180,7 @@ public sealed class Execution
 
     private SimThread? Choose()
     {
-        if (_stopped) return null;
+        if (_stopped || _pruned) return null;
         uint enabled = 0;
         for (var i = 0; i < _threads.Count; i++)
             if (_threads[i].IsEnabled) enabled |= 1u << i;
@@ -197,15 +203,15 @@ public sealed class Execution
         _lastRan = id;
         Steps++;
         var thread = _threads[id];
-        if (_trace != null && thread.PendingObject == null && thread.Body == null)
-            Record(thread, "yield", false);
+        if (_trace != null && thread.PendingObject == null)
+            Record(thread, thread.Body != null ? "start" : "yield", false);
         return thread;
     }
 
     private void CheckAllFinished()
     {
+        if (_threads.All(t => t.IsFinished || t.IsDaemon)) return;
         var blocked = _threads.Where(t => !t.IsFinished).ToList();
-        if (blocked.Count == 0) return;
         var who = string.Join(", ", blocked.Select(t => $"{t.Name} ({t.PendingDescription})"));
         Stop(new Violation("deadlock", $"deadlock: no thread can run; blocked: {who}"));
     }

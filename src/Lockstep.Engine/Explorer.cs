@@ -71,7 +71,7 @@ public static class Explorer
             foreach (var v in execution.Violations)
             {
                 if (found.ContainsKey(v.Key)) continue;
-                v.Token = Schedule.Encode(execution.Choices);
+                v.Token = v.Prerequisite is { } before ? before + "+" + Schedule.Encode(execution.Choices) : Schedule.Encode(execution.Choices);
                 v.Steps = execution.Steps;
                 v.Preemptions = execution.Preemptions;
                 found[v.Key] = v;
@@ -86,17 +86,29 @@ public static class Explorer
             finished && strategy.Exhaustive, stoppedBy, clock.Elapsed, order);
     }
 
-    /// <summary>Re-runs the execution a schedule token describes, recording its trace.</summary>
+    /// <summary>
+    /// Re-runs the execution a schedule token describes, recording its trace. A token "A+B" first replays the
+    /// (prefix) schedule A, whose effects on the model's run-wide state (such as a lock-dependency graph) B's
+    /// report depends on, then B.
+    /// </summary>
     /// <exception cref="FormatException">The token is not a schedule.</exception>
     public static ReplayResult Replay(Func<SimTask> model, string token, int maxSteps = 20_000)
     {
-        var strategy = new ReplayStrategy(Schedule.Decode(token));
+        var parts = token.Split('+');
+        var schedules = parts.Select(Schedule.Decode).ToList();
+        for (var i = 0; i < schedules.Count - 1; i++)
+        {
+            var prime = new ReplayStrategy(schedules[i]);
+            prime.BeginExecution();
+            new Execution(prime, maxSteps, tracing: false).Run(model);
+        }
+        var strategy = new ReplayStrategy(schedules[^1]);
         strategy.BeginExecution();
         var execution = new Execution(strategy, maxSteps, tracing: true);
         execution.Run(model);
         foreach (var v in execution.Violations)
         {
-            v.Token = token;
+            if (v.Token.Length == 0) v.Token = token;
             v.Steps = execution.Steps;
             v.Preemptions = execution.Preemptions;
         }
@@ -116,7 +128,7 @@ public static class Explorer
                 strategy.EndExecution(end);
                 var same = execution.Violations.FirstOrDefault(v => v.Key == violation.Key);
                 if (same == null) continue;
-                same.Token = Schedule.Encode(execution.Choices);
+                same.Token = same.Prerequisite is { } before ? before + "+" + Schedule.Encode(execution.Choices) : Schedule.Encode(execution.Choices);
                 same.Steps = execution.Steps;
                 same.Preemptions = execution.Preemptions;
                 return same;

@@ -10,6 +10,12 @@ public static class Sim
     /// <summary>Starts a simulated thread running <paramref name="body"/>.</summary>
     public static SimThreadHandle Spawn(string name, Func<SimTask> body) => Exec.Spawn(name, body);
 
+    /// <summary>Starts a daemon: a thread that may still be waiting (for work) when everything else has finished.</summary>
+    public static SimThreadHandle SpawnDaemon(string name, Func<SimTask> body) => Exec.Spawn(name, body, daemon: true);
+
+    /// <summary>The running execution.</summary>
+    public static Execution Execution => Exec;
+
     /// <summary>A scheduling point that touches nothing: lets other threads run.</summary>
     public static YieldOp Yield() => new(Exec);
 

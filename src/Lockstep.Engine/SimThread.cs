@@ -6,13 +6,17 @@ public sealed class SimThread
     /// <summary>Vector clocks and thread masks are sized for this many threads per execution.</summary>
     public const int MaxThreads = 32;
 
-    internal SimThread(int id, string name, Func<SimTask> body, Shared<bool> finished)
+    internal SimThread(int id, string name, Func<SimTask> body, Shared<bool> finished, bool daemon)
     {
         Id = id;
         Name = name;
         Body = body;
         Finished = finished;
+        IsDaemon = daemon;
     }
+
+    /// <summary>A daemon (a worker waiting for work) may still be blocked when the execution ends; that is no deadlock.</summary>
+    public bool IsDaemon { get; }
 
     public int Id { get; }
 

@@ -24,6 +24,12 @@ public class Violation
     /// <summary>The replay token of the execution that produced it.</summary>
     public string Token { get; internal set; } = "";
 
+    /// <summary>
+    /// The (prefix) schedule of an earlier execution this one's report depends on, e.g. the execution that recorded
+    /// the other half of a lock-order inversion; the token then replays both.
+    /// </summary>
+    public string? Prerequisite { get; init; }
+
     /// <summary>Scheduling steps and preemptions of that execution.</summary>
     public int Steps { get; internal set; }
 
