@@ -12,6 +12,9 @@ public class SimTask
 {
     internal static readonly SimTask Completed = new() { _completed = true };
 
+    /// <summary>A task that has already completed.</summary>
+    public static SimTask CompletedTask => Completed;
+
     private bool _completed;
     private Exception? _exception;
     private Action? _continuation;

@@ -1,0 +1,409 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using Lockstep.Engine;
+
+namespace Lockstep.Kernel;
+
+/// <summary>
+/// The kernel API as model code calls it: <c>using static Lockstep.Kernel.Api;</c> then
+/// <c>await spin_lock(kvm.mn_invalidate_lock);</c>. Lock and check semantics follow KERNEL-FACTS §4.
+/// </summary>
+public static class Api
+{
+    public const int SOFTIRQ_DISABLE_OFFSET = 0x200;
+    private const int MIGHT_RESCHED_RCU_SHIFT = 8;
+    private const int MIGHT_RESCHED_PREEMPT_MASK = (1 << MIGHT_RESCHED_RCU_SHIFT) - 1;
+
+    /// <summary>The running task.</summary>
+    public static TaskStruct current => (TaskStruct)(Sim.CurrentThread.Tag ?? throw new InvalidOperationException("the running thread is not a kernel task"));
+
+    private static KernelConfig Config => current.Kernel.Config;
+
+    private static Lockdep lockdep => current.Kernel.Lockdep;
+
+    private static string Caller(TaskStruct t) => t.stack.Count > 0 ? t.stack[^1] : t.comm;
+
+    // ---- preemption, IRQs, non_block (§4.2, §4.3) ----
+
+    public static void preempt_disable() => current.preempt_count++;
+
+    public static void preempt_enable() => current.preempt_count--;
+
+    public static void local_irq_disable() => current.irqs_disabled = true;
+
+    public static void local_irq_enable() => current.irqs_disabled = false;
+
+    /// <summary>On !RT adds SOFTIRQ_DISABLE_OFFSET to the preempt count; on RT it is a per-CPU local lock (no atomic context).</summary>
+    public static void local_bh_disable()
+    {
+        current.softirq_disable_cnt++;
+        if (!Config.PREEMPT_RT) current.preempt_count += SOFTIRQ_DISABLE_OFFSET;
+    }
+
+    public static void local_bh_enable()
+    {
+        current.softirq_disable_cnt--;
+        if (!Config.PREEMPT_RT) current.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+    }
+
+    public static void non_block_start() => current.non_block_count++;
+
+    public static void non_block_end()
+    {
+        var t = current;
+        if (t.non_block_count == 0)
+        {
+            Sim.Report(KernelLog.Warning("S2", "non-block-underflow", "WARNING: non_block_end() without non_block_start()", "non_block_end"));
+            return;
+        }
+        t.non_block_count--;
+    }
+
+    public static void migrate_disable() => current.migration_disabled++;
+
+    public static void migrate_enable() => current.migration_disabled--;
+
+    // ---- might_sleep (§4.2) ----
+
+    public static void might_sleep([CallerFilePath] string file = "", [CallerLineNumber] int line = 0)
+        => __might_resched(KernelSource(file), line, 0, "__might_sleep");
+
+    /// <summary>
+    /// kernel/sched/core.c __might_resched: silent iff preempt_count + (rcu depth &lt;&lt; 8) == offsets, IRQs on and
+    /// non_block_count == 0; else the splat of §4.2 (property S2).
+    /// </summary>
+    public static void __might_resched(string file, int line, int offsets, params string[] innermost)
+    {
+        var t = current;
+        if (!Config.DEBUG_ATOMIC_SLEEP) return;
+        var rcuDepth = Config.PreemptRcu ? t.rcu_read_lock_nesting : 0;
+        if (t.preempt_count + (rcuDepth << MIGHT_RESCHED_RCU_SHIFT) == offsets && !t.irqs_disabled && t.non_block_count == 0)
+            return;
+        var sb = new StringBuilder();
+        sb.AppendLine($"BUG: sleeping function called from invalid context at {file}:{line}");
+        sb.AppendLine($"in_atomic(): {(t.in_atomic() ? 1 : 0)}, irqs_disabled(): {(t.irqs_disabled ? 1 : 0)}, non_block: {t.non_block_count}, pid: {t.pid}, name: {t.comm}");
+        sb.AppendLine($"preempt_count: {t.preempt_count:x}, expected: {offsets & MIGHT_RESCHED_PREEMPT_MASK:x}");
+        if (Config.PreemptRcu)
+            sb.AppendLine($"RCU nest depth: {rcuDepth}, expected: {offsets >> MIGHT_RESCHED_RCU_SHIFT}");
+        if (Config.PROVE_LOCKING) t.Kernel.Lockdep.HeldLocks(sb, t);
+        sb.AppendLine(KernelLog.Banner(t));
+        var frames = new List<string> { "__might_resched" };
+        frames.AddRange(innermost);
+        KernelLog.CallTrace(sb, t, frames.ToArray());
+        Kernel.State.TaintWarn = true;
+        var culprit = innermost.Length > 0 ? innermost[^1] : "might_sleep";
+        Sim.Report(new KernelReport("S2", "might-sleep", $"BUG: sleeping function called from invalid context at {file}:{line}",
+            sb.ToString(), t.ToString(), $"{culprit} in {Caller(t)}", Config));
+    }
+
+    /// <summary>schedule_debug: a voluntary sleep in atomic or non-blocking context (§4.3).</summary>
+    private static void schedule_debug()
+    {
+        var t = current;
+        if (t.in_atomic())
+            ScheduleBug($"BUG: scheduling while atomic: {t.comm}/{t.pid}/0x{t.preempt_count:x8}", "scheduling-while-atomic");
+        else if (t.non_block_count != 0 && Config.DEBUG_ATOMIC_SLEEP)
+            ScheduleBug($"BUG: scheduling in a non-blocking section: {t.comm}/{t.pid}/{t.non_block_count}", "scheduling-in-non-block");
+    }
+
+    private static void ScheduleBug(string headline, string kind)
+    {
+        var t = current;
+        var sb = new StringBuilder();
+        sb.AppendLine(headline);
+        if (Config.PROVE_LOCKING) t.Kernel.Lockdep.HeldLocks(sb, t);
+        sb.AppendLine(KernelLog.Banner(t));
+        KernelLog.CallTrace(sb, t, "__schedule_bug", "__schedule", "schedule");
+        Kernel.State.TaintWarn = true;
+        Sim.Report(new KernelReport("S2", kind, headline, sb.ToString(), t.ToString(), Caller(t), Config));
+    }
+
+    private static string KernelSource(string path)
+    {
+        var i = path.Replace('\\', '/').LastIndexOf("/src/Lockstep.", StringComparison.Ordinal);
+        return i < 0 ? Path.GetFileName(path) : path[(i + 5)..];
+    }
+
+    // ---- task state and sleeping (§4.6) ----
+
+    public static Op<int> set_current_state(int state) => current.__state.Write(state);
+
+    public static Op<int> __set_current_state(int state) => current.__state.Write(state);
+
+    /// <summary>Sleeps until the task state is TASK_RUNNING again (a wakeup that came first makes it return at once).</summary>
+    public static async SimTask schedule()
+    {
+        schedule_debug();
+        await current.__state.WaitUntil(static s => s == TaskState.TASK_RUNNING);
+    }
+
+    /// <summary>A timed sleep: the model has no clock, so time passing is a yield to everyone else.</summary>
+    public static async SimTask schedule_timeout_idle(int ticks)
+    {
+        schedule_debug();
+        await Sim.Yield();
+    }
+
+    public static async SimTask<bool> wake_up_process(TaskStruct p)
+        => await p.__state.Update(static _ => TaskState.TASK_RUNNING) != TaskState.TASK_RUNNING;
+
+    // ---- raw_spinlock_t ----
+
+    public static async SimTask raw_spin_lock(raw_spinlock_t lk, [CallerMemberName] string site = "")
+    {
+        preempt_disable();
+        lockdep.Acquire(current, lk.Class, lk, 0, false, site);
+        Note($"raw_spin_lock({lk.Name})");
+        await lk.LockExclusive();
+    }
+
+    public static async SimTask raw_spin_unlock(raw_spinlock_t lk, [CallerMemberName] string site = "")
+    {
+        lockdep.Release(current, lk.Class, lk, site);
+        Note($"raw_spin_unlock({lk.Name})");
+        await lk.UnlockExclusive();
+        preempt_enable();
+    }
+
+    public static async SimTask<bool> raw_spin_trylock(raw_spinlock_t lk, [CallerMemberName] string site = "")
+    {
+        preempt_disable();
+        if (await lk.TryLockExclusive() != 0)
+        {
+            preempt_enable();
+            return false;
+        }
+        lockdep.Acquire(current, lk.Class, lk, 0, true, site);
+        return true;
+    }
+
+    // ---- spinlock_t (rt_spin_lock on PREEMPT_RT) ----
+
+    public static SimTask spin_lock(spinlock_t lk, [CallerMemberName] string site = "")
+        => SpinLockCommon(lk, site, irq: false);
+
+    public static SimTask spin_lock_irq(spinlock_t lk, [CallerMemberName] string site = "")
+        => SpinLockCommon(lk, site, irq: true);
+
+    public static SimTask spin_unlock(spinlock_t lk, [CallerMemberName] string site = "")
+        => SpinUnlockCommon(lk, site, irq: false);
+
+    public static SimTask spin_unlock_irq(spinlock_t lk, [CallerMemberName] string site = "")
+        => SpinUnlockCommon(lk, site, irq: true);
+
+    private static async SimTask SpinLockCommon(spinlock_t lk, string site, bool irq)
+    {
+        var t = current;
+        Note($"spin_lock{(irq ? "_irq" : "")}({lk.Name})");
+        if (Config.PREEMPT_RT)
+        {
+            // kernel/locking/spinlock_rt.c: rt_spin_lock = spin_acquire; rtlock_might_resched; rtlock_lock; rcu_read_lock; migrate_disable
+            lockdep.Acquire(t, lk.Class, lk, 0, false, site);
+            rtlock_might_resched("kernel/locking/spinlock_rt.c", 48, "rt_spin_lock");
+            await lk.LockExclusive();
+            rcu_read_lock();
+            migrate_disable();
+        }
+        else
+        {
+            if (irq) local_irq_disable();
+            preempt_disable();
+            lockdep.Acquire(t, lk.Class, lk, 0, false, site);
+            await lk.LockExclusive();
+        }
+    }
+
+    private static async SimTask SpinUnlockCommon(spinlock_t lk, string site, bool irq)
+    {
+        var t = current;
+        lockdep.Release(t, lk.Class, lk, site);
+        Note($"spin_unlock{(irq ? "_irq" : "")}({lk.Name})");
+        await lk.UnlockExclusive();
+        if (Config.PREEMPT_RT)
+        {
+            migrate_enable();
+            rcu_read_unlock();
+        }
+        else
+        {
+            preempt_enable();
+            if (irq) local_irq_enable();
+        }
+    }
+
+    /// <summary>rtlock_might_resched: __might_resched with the RCU nesting of the RT locks already held as allowance.</summary>
+    private static void rtlock_might_resched(string file, int line, string function)
+    {
+        var depth = Config.PreemptRcu ? current.rcu_read_lock_nesting : 0;
+        __might_resched(file, line, depth << MIGHT_RESCHED_RCU_SHIFT, function);
+    }
+
+    // ---- rwlock_t (rwbase_rt on PREEMPT_RT) ----
+
+    public static SimTask read_lock(rwlock_t lk, [CallerMemberName] string site = "") => RwLockCommon(lk, site, write: false, irq: false);
+
+    public static SimTask write_lock(rwlock_t lk, [CallerMemberName] string site = "") => RwLockCommon(lk, site, write: true, irq: false);
+
+    public static SimTask read_lock_irq(rwlock_t lk, [CallerMemberName] string site = "") => RwLockCommon(lk, site, write: false, irq: true);
+
+    public static SimTask write_lock_irq(rwlock_t lk, [CallerMemberName] string site = "") => RwLockCommon(lk, site, write: true, irq: true);
+
+    public static SimTask read_unlock(rwlock_t lk, [CallerMemberName] string site = "") => RwUnlockCommon(lk, site, write: false, irq: false);
+
+    public static SimTask write_unlock(rwlock_t lk, [CallerMemberName] string site = "") => RwUnlockCommon(lk, site, write: true, irq: false);
+
+    public static SimTask read_unlock_irq(rwlock_t lk, [CallerMemberName] string site = "") => RwUnlockCommon(lk, site, write: false, irq: true);
+
+    public static SimTask write_unlock_irq(rwlock_t lk, [CallerMemberName] string site = "") => RwUnlockCommon(lk, site, write: true, irq: true);
+
+    private static async SimTask RwLockCommon(rwlock_t lk, string site, bool write, bool irq)
+    {
+        var t = current;
+        Note($"{(write ? "write" : "read")}_lock{(irq ? "_irq" : "")}({lk.Name})");
+        if (Config.PREEMPT_RT)
+        {
+            // kernel/locking/spinlock_rt.c: rt_read_lock / rt_write_lock (Sean's splat: rt_write_lock at spinlock_rt.c:241)
+            lockdep.Acquire(t, lk.Class, lk, write ? 0 : 1, false, site);
+            rtlock_might_resched("kernel/locking/spinlock_rt.c", write ? 241 : 225, write ? "rt_write_lock" : "rt_read_lock");
+            await (write ? lk.LockExclusive() : lk.LockShared());
+            rcu_read_lock();
+            migrate_disable();
+        }
+        else
+        {
+            if (irq) local_irq_disable();
+            preempt_disable();
+            lockdep.Acquire(t, lk.Class, lk, write ? 0 : 1, false, site);
+            await (write ? lk.LockExclusive() : lk.LockShared());
+        }
+    }
+
+    private static async SimTask RwUnlockCommon(rwlock_t lk, string site, bool write, bool irq)
+    {
+        var t = current;
+        lockdep.Release(t, lk.Class, lk, site);
+        Note($"{(write ? "write" : "read")}_unlock{(irq ? "_irq" : "")}({lk.Name})");
+        await (write ? lk.UnlockExclusive() : lk.UnlockShared());
+        if (Config.PREEMPT_RT)
+        {
+            migrate_enable();
+            rcu_read_unlock();
+        }
+        else
+        {
+            preempt_enable();
+            if (irq) local_irq_enable();
+        }
+    }
+
+    // ---- mutex, rw_semaphore ----
+
+    public static async SimTask mutex_lock(mutex lk, [CallerMemberName] string site = "")
+    {
+        __might_resched("kernel/locking/mutex.c", 283, 0, "__might_sleep", "mutex_lock");
+        lockdep.Acquire(current, lk.Class, lk, 0, false, site);
+        Note($"mutex_lock({lk.Name})");
+        await lk.LockExclusive();
+    }
+
+    public static async SimTask mutex_unlock(mutex lk, [CallerMemberName] string site = "")
+    {
+        lockdep.Release(current, lk.Class, lk, site);
+        Note($"mutex_unlock({lk.Name})");
+        await lk.UnlockExclusive();
+    }
+
+    public static async SimTask<bool> mutex_trylock(mutex lk, [CallerMemberName] string site = "")
+    {
+        if (await lk.TryLockExclusive() != 0) return false;
+        lockdep.Acquire(current, lk.Class, lk, 0, true, site);
+        return true;
+    }
+
+    public static async SimTask down_read(rw_semaphore sem, [CallerMemberName] string site = "")
+    {
+        __might_resched("kernel/locking/rwsem.c", 1524, 0, "__might_sleep", "down_read");
+        lockdep.Acquire(current, sem.Class, sem, 1, false, site);
+        Note($"down_read({sem.Name})");
+        await sem.LockShared();
+    }
+
+    public static async SimTask<bool> down_read_trylock(rw_semaphore sem, [CallerMemberName] string site = "")
+    {
+        Note($"down_read_trylock({sem.Name})");
+        if (await sem.TryLockShared() < 0) return false;
+        lockdep.Acquire(current, sem.Class, sem, 1, true, site);
+        return true;
+    }
+
+    public static async SimTask up_read(rw_semaphore sem, [CallerMemberName] string site = "")
+    {
+        lockdep.Release(current, sem.Class, sem, site);
+        Note($"up_read({sem.Name})");
+        await sem.UnlockShared();
+    }
+
+    public static async SimTask down_write(rw_semaphore sem, [CallerMemberName] string site = "")
+    {
+        __might_resched("kernel/locking/rwsem.c", 1577, 0, "__might_sleep", "down_write");
+        lockdep.Acquire(current, sem.Class, sem, 0, false, site);
+        Note($"down_write({sem.Name})");
+        await sem.LockExclusive();
+    }
+
+    public static async SimTask up_write(rw_semaphore sem, [CallerMemberName] string site = "")
+    {
+        lockdep.Release(current, sem.Class, sem, site);
+        Note($"up_write({sem.Name})");
+        await sem.UnlockExclusive();
+    }
+
+    // ---- lockdep maps (pseudo-locks) ----
+
+    public static void lock_map_acquire(LockdepMap map, [CallerMemberName] string site = "")
+        => lockdep.Acquire(current, map.Class, map, 0, false, site);
+
+    public static void lock_map_acquire_read(LockdepMap map, [CallerMemberName] string site = "")
+        => lockdep.Acquire(current, map.Class, map, 2, false, site);
+
+    public static void lock_map_release(LockdepMap map, [CallerMemberName] string site = "")
+        => lockdep.Release(current, map.Class, map, site);
+
+    /// <summary>lock_sync: an exclusive acquisition that is validated and released at once (§4.5).</summary>
+    public static void lock_map_sync(LockdepMap map, [CallerMemberName] string site = "")
+        => lockdep.Acquire(current, map.Class, map, 0, false, site, sync: true);
+
+    public static void lockdep_assert_held(KernelLock lk)
+    {
+        if (current.Kernel.Config.PROVE_LOCKING && !current.held_locks.Any(h => ReferenceEquals(h.Instance, lk)))
+            Sim.Report(KernelLog.Warning("S3", "assert-held", $"WARNING: lockdep_assert_held({lk.Name}) failed", lk.Name));
+    }
+
+    // ---- RCU ----
+
+    /// <summary>With PREEMPT_RCU a nesting count; without it, preempt_disable (§4.1). Not a scheduling point.</summary>
+    public static void rcu_read_lock()
+    {
+        if (Config.PreemptRcu) current.rcu_read_lock_nesting++;
+        else preempt_disable();
+    }
+
+    public static void rcu_read_unlock()
+    {
+        if (Config.PreemptRcu) current.rcu_read_lock_nesting--;
+        else preempt_enable();
+    }
+
+    /// <summary>A grace period: might_sleep, then time passes. Model readers never block, so no one is waited for.</summary>
+    public static async SimTask synchronize_rcu()
+    {
+        using var fn = KernelFunction.Enter();
+        might_sleep();
+        await Sim.Yield();
+    }
+
+    internal static void Note(string text)
+    {
+        if (Sim.Tracing) Sim.Note($"{new string(' ', 2 * current.stack.Count)}{text}");
+    }
+}

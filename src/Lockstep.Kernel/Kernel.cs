@@ -1,0 +1,74 @@
+using System.Runtime.CompilerServices;
+using Lockstep.Engine;
+
+namespace Lockstep.Kernel;
+
+/// <summary>
+/// A kernel of one configuration for one run: it outlives executions because lockdep's dependency graph does
+/// (KERNEL-FACTS §4.4: an inversion is reported even when the two halves ran in different executions).
+/// </summary>
+public sealed class Kernel
+{
+    public Kernel(KernelConfig config)
+    {
+        Config = config;
+        Lockdep = new Lockdep(this);
+    }
+
+    public KernelConfig Config { get; }
+
+    public Lockdep Lockdep { get; }
+
+    /// <summary>The model entry point for the explorer: runs <paramref name="init"/> as the boot task (swapper/0).</summary>
+    public Func<SimTask> Boot(Func<SimTask> init) => () =>
+    {
+        var task = new TaskStruct(this, "swapper/0", 0) { Thread = Sim.CurrentThread };
+        Sim.CurrentThread.Tag = task;
+        Sim.Execution.Context = new ExecutionState();
+        return init();
+    };
+
+    /// <summary>Creates a task that runs <paramref name="fn"/> (kthread_run / a user task entering the kernel).</summary>
+    public TaskStruct kthread_run(Func<SimTask> fn, string comm, int pid, bool daemon = false)
+    {
+        var task = new TaskStruct(this, comm, pid);
+        async SimTask Body()
+        {
+            await fn();
+            Lockdep.CheckNoLocksHeld(task);
+        }
+        var handle = daemon ? Sim.SpawnDaemon($"{comm}/{pid}", Body) : Sim.Spawn($"{comm}/{pid}", Body);
+        handle.Thread.Tag = task;
+        task.Thread = handle.Thread;
+        task.Exited = handle;
+        return task;
+    }
+
+    internal static ExecutionState State => (ExecutionState)Sim.Execution.Context!;
+
+    /// <summary>Per-execution kernel state: taint, the might_sleep ratelimit.</summary>
+    internal sealed class ExecutionState
+    {
+        public bool TaintWarn;
+    }
+}
+
+
+/// <summary>Marks a modelled kernel function on the current task's call stack (for back traces and the trace).</summary>
+public readonly struct KernelFunction : IDisposable
+{
+    private readonly TaskStruct _task;
+
+    private KernelFunction(TaskStruct task) => _task = task;
+
+    /// <summary><c>using var fn = KernelFunction.Enter();</c> at the top of a modelled function.</summary>
+    public static KernelFunction Enter([CallerMemberName] string name = "")
+    {
+        var task = Api.current;
+        task.stack.Add(name);
+        if (Sim.Tracing) Sim.Note($"{new string(' ', 2 * (task.stack.Count - 1))}{name}()");
+        return new KernelFunction(task);
+    }
+
+    public void Dispose() => _task.stack.RemoveAt(_task.stack.Count - 1);
+}

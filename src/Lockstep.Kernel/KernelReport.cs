@@ -1,0 +1,76 @@
+using System.Text;
+using Lockstep.Engine;
+
+namespace Lockstep.Kernel;
+
+/// <summary>
+/// A report in the kernel's own words, tied to a property of KERNEL-FACTS §6.1 (S1–S7, L1–L5).
+/// <see cref="Violation.Message"/> is its first line; <see cref="Text"/> is the whole kernel-log text.
+/// </summary>
+public class KernelReport : Violation
+{
+    public KernelReport(string property, string kind, string headline, string text, string task, string detail, KernelConfig config)
+        : base(kind, headline)
+    {
+        Property = property;
+        Text = text;
+        Task = task;
+        Detail = detail;
+        Config = config;
+    }
+
+    /// <summary>S1 … S7, L1 … L5.</summary>
+    public string Property { get; }
+
+    public string Text { get; }
+
+    /// <summary>comm/pid of the task that hit it.</summary>
+    public string Task { get; }
+
+    /// <summary>What distinguishes two reports of one kind (the function, the lock classes).</summary>
+    public string Detail { get; }
+
+    public KernelConfig Config { get; }
+
+    public override string Key => $"{Property}:{Kind}:{Detail}";
+
+    public override string Render() => Text;
+}
+
+/// <summary>The pieces every kernel report shares: the CPU/Comm banner and the call trace of modelled functions.</summary>
+public static class KernelLog
+{
+    public static string Banner(TaskStruct task)
+    {
+        var tainted = Kernel.State.TaintWarn ? "Tainted: G        W" : "Not tainted";
+        var c = task.Kernel.Config;
+        return $"CPU: 0 UID: 0 PID: {task.pid} Comm: {task.comm} {tainted} {c.KernelRelease} #1 {(c.PREEMPT_RT ? "PREEMPT_RT" : "PREEMPT(voluntary)")}\n"
+             + $"Hardware name: Lockstep model ({c.Describe()})";
+    }
+
+    public static void CallTrace(StringBuilder sb, TaskStruct task, params string[] innermost)
+    {
+        sb.AppendLine("Call Trace:");
+        sb.AppendLine(" <TASK>");
+        sb.AppendLine(" dump_stack_lvl");
+        foreach (var f in innermost) sb.AppendLine($" {f}");
+        for (var i = task.stack.Count - 1; i >= 0; i--) sb.AppendLine($" {task.stack[i]}");
+        sb.AppendLine(" </TASK>");
+    }
+
+    /// <summary>A report for a property checked by the mm/KVM models (a WARN or a failed invariant).</summary>
+    public static KernelReport Warning(string property, string kind, string headline, string detail, string? body = null)
+    {
+        var task = Api.current;
+        var sb = new StringBuilder();
+        sb.AppendLine("------------[ cut here ]------------");
+        sb.AppendLine(headline);
+        if (body != null) sb.AppendLine(body.TrimEnd());
+        sb.AppendLine($"WARNING: CPU: 0 PID: {task.pid} at {(task.stack.Count > 0 ? task.stack[^1] : "?")}");
+        sb.AppendLine(Banner(task));
+        CallTrace(sb, task);
+        sb.AppendLine("---[ end trace 0000000000000000 ]---");
+        Kernel.State.TaintWarn = true;
+        return new KernelReport(property, kind, headline, sb.ToString(), task.ToString(), detail, task.Kernel.Config);
+    }
+}

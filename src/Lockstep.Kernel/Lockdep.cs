@@ -1,0 +1,343 @@
+using System.Text;
+using Lockstep.Engine;
+
+namespace Lockstep.Kernel;
+
+/// <summary>lockdep's wait types (include/linux/lockdep_types.h).</summary>
+public enum WaitType { Inv = 0, Free = 1, Spin = 2, Config = 3, Sleep = 4 }
+
+/// <summary>A lock class: every lock initialised at one place shares it (KERNEL-FACTS §4.4).</summary>
+public sealed class LockClass
+{
+    public LockClass(string name, WaitType waitType)
+    {
+        Name = name;
+        WaitType = waitType;
+    }
+
+    public string Name { get; }
+
+    public WaitType WaitType { get; }
+
+    internal int Id { get; set; } = -1;
+
+    public override string ToString() => Name;
+}
+
+/// <summary>A lockdep map with no lock behind it (a pseudo-lock such as mmu_notifier_invalidate_range_start, or an SRCU domain).</summary>
+public sealed class LockdepMap
+{
+    public LockdepMap(LockClass @class) => Class = @class;
+
+    public LockClass Class { get; }
+}
+
+/// <summary>
+/// The lock validator: held-lock checks at every acquisition, a dependency graph across all executions of the run,
+/// and the reports of KERNEL-FACTS §4.4 in the kernel's format. It never switches itself off.
+/// </summary>
+public sealed class Lockdep
+{
+    private readonly Kernel _kernel;
+    private readonly Dictionary<string, LockClass> _classes = new();
+    private readonly List<LockClass> _byId = new();
+    // from-class -> to-class -> the first recorded dependency of each of the four kinds
+    private readonly Dictionary<int, Dictionary<int, Dependency>> _after = new();
+
+    internal Lockdep(Kernel kernel) => _kernel = kernel;
+
+    /// <summary>One edge of the graph: "to" was acquired while "from" was held.</summary>
+    public sealed record Dependency(LockClass From, LockClass To, int Kinds, IReadOnlyList<string> Stack, string Token);
+
+    public IEnumerable<Dependency> Dependencies => _after.Values.SelectMany(d => d.Values);
+
+    public IReadOnlyList<LockClass> Classes => _byId;
+
+    /// <summary>The class registered under <paramref name="name"/> (one per lock declaration site).</summary>
+    public LockClass Class(string name, WaitType waitType)
+    {
+        if (_classes.TryGetValue(name, out var c)) return c;
+        c = new LockClass(name, waitType) { Id = _byId.Count };
+        _classes[name] = c;
+        _byId.Add(c);
+        return c;
+    }
+
+    private bool On => _kernel.Config.PROVE_LOCKING;
+
+    /// <summary>The acquisition site: the innermost modelled kernel function, else the C# caller.</summary>
+    private static string Site(TaskStruct task, string caller) => task.stack.Count > 0 ? task.stack[^1] : caller;
+
+    // Dependency kinds: bit (holderShared*2 + acquiredRecursive). E=exclusive holder, S=shared, R=recursive read, N=not.
+    private static int Kind(int heldRead, int newRead) => 1 << ((heldRead != 0 ? 2 : 0) + (newRead == 2 ? 1 : 0));
+
+    /// <summary>lock_acquire: checks, then records the lock as held. <paramref name="sync"/> is lock_sync (acquire and release at once).</summary>
+    public void Acquire(TaskStruct task, LockClass cls, object instance, int read, bool trylock, string site, bool sync = false)
+    {
+        site = Site(task, site);
+        if (On)
+        {
+            if (!trylock) CheckDeadlock(task, cls, read, site);
+            CheckWaitContext(task, cls, site);
+            if (!trylock) AddDependencies(task, cls, read, site);
+        }
+        if (!sync) task.held_locks.Add(new HeldLock(cls, instance, read, site, task.stack.ToArray()));
+    }
+
+    /// <summary>lock_release.</summary>
+    public void Release(TaskStruct task, LockClass cls, object instance, string site)
+    {
+        site = Site(task, site);
+        for (var i = task.held_locks.Count - 1; i >= 0; i--)
+        {
+            if (ReferenceEquals(task.held_locks[i].Instance, instance))
+            {
+                task.held_locks.RemoveAt(i);
+                return;
+            }
+        }
+        if (!On) return;
+        var sb = new StringBuilder();
+        Header(sb, "=====================================", "WARNING: bad unlock balance detected!");
+        sb.AppendLine($"{task} is trying to release lock ({cls.Name}) at:");
+        sb.AppendLine(site);
+        sb.AppendLine("but there are no more locks to release!");
+        sb.AppendLine();
+        sb.AppendLine("other info that might help us debug this:");
+        HeldLocks(sb, task);
+        Backtrace(sb, task);
+        Report(task, "bad-unlock", "WARNING: bad unlock balance detected!", cls.Name, sb);
+    }
+
+    /// <summary>debug_check_no_locks_held at task exit.</summary>
+    public void CheckNoLocksHeld(TaskStruct task)
+    {
+        if (!On || task.held_locks.Count == 0) return;
+        var sb = new StringBuilder();
+        Header(sb, "=====================================", $"WARNING: {task} still has locks held!");
+        HeldLocks(sb, task);
+        Backtrace(sb, task);
+        Report(task, "held-at-exit", $"WARNING: {task} still has locks held!", task.held_locks[0].Class.Name, sb);
+    }
+
+    private void CheckDeadlock(TaskStruct task, LockClass cls, int read, string site)
+    {
+        foreach (var held in task.held_locks)
+        {
+            if (held.Class != cls) continue;
+            if (read == 2 && held.Read != 0) continue;   // recursive read after read
+            var sb = new StringBuilder();
+            Header(sb, "============================================", "WARNING: possible recursive locking detected");
+            sb.AppendLine($"{task} is trying to acquire lock:");
+            sb.AppendLine($"{Describe(cls, read)}, at: {site}");
+            sb.AppendLine();
+            sb.AppendLine("but task is already holding lock:");
+            sb.AppendLine($"{Describe(held.Class, held.Read)}, at: {held.Site}");
+            sb.AppendLine();
+            sb.AppendLine("other info that might help us debug this:");
+            sb.AppendLine(" Possible unsafe locking scenario:");
+            sb.AppendLine();
+            sb.AppendLine("       CPU0");
+            sb.AppendLine("       ----");
+            sb.AppendLine($"  {Verb(held.Read)}({held.Class.Name});");
+            sb.AppendLine($"  {Verb(read)}({cls.Name});");
+            sb.AppendLine();
+            sb.AppendLine(" *** DEADLOCK ***");
+            sb.AppendLine();
+            sb.AppendLine(" May be due to missing lock nesting notation");
+            sb.AppendLine();
+            HeldLocks(sb, task);
+            Backtrace(sb, task);
+            Report(task, "lockdep-recursive", "WARNING: possible recursive locking detected", $"{cls.Name} at {site}; held at {held.Site}", sb);
+            return;
+        }
+    }
+
+    private void CheckWaitContext(TaskStruct task, LockClass cls, string site)
+    {
+        if (!_kernel.Config.ProveRawLockNesting) return;
+        var inner = WaitType.Sleep;
+        foreach (var h in task.held_locks)
+            if (h.Class.WaitType != WaitType.Inv && h.Class.WaitType < inner) inner = h.Class.WaitType;
+        if (cls.WaitType == WaitType.Inv || cls.WaitType <= inner) return;
+        var sb = new StringBuilder();
+        Header(sb, "=============================", "[ BUG: Invalid wait context ]");
+        sb.AppendLine($"{task} is trying to lock:");
+        sb.AppendLine($"{Describe(cls, 0)}, at: {site}");
+        sb.AppendLine("other info that might help us debug this:");
+        sb.AppendLine($"context-{{{(int)WaitType.Sleep + 1}:{(int)WaitType.Sleep + 1}}}");
+        HeldLocks(sb, task);
+        Backtrace(sb, task);
+        Report(task, "invalid-wait-context", "[ BUG: Invalid wait context ]", $"{cls.Name} under {task.held_locks.Last(h => h.Class.WaitType == inner).Class.Name}", sb);
+    }
+
+    private void AddDependencies(TaskStruct task, LockClass cls, int read, string site)
+    {
+        foreach (var held in task.held_locks)
+        {
+            if (held.Class == cls) continue;
+            var kind = Kind(held.Read, read);
+            var edges = Edges(held.Class.Id);
+            if (edges.TryGetValue(cls.Id, out var existing) && (existing.Kinds & kind) != 0) continue;
+            // Would held -> cls close a strong cycle? Look for a strong path cls ->* held.
+            var path = FindStrongPath(cls, read, held.Class, held.Read);
+            if (path != null)
+            {
+                ReportCircular(task, held, cls, read, site, path);
+                continue;   // like lockdep, do not record the offending dependency
+            }
+            var dep = existing == null
+                ? new Dependency(held.Class, cls, kind, task.stack.ToArray(), Sim.Execution.ScheduleSoFar())
+                : existing with { Kinds = existing.Kinds | kind };
+            edges[cls.Id] = dep;
+        }
+    }
+
+    private Dictionary<int, Dependency> Edges(int from)
+    {
+        if (!_after.TryGetValue(from, out var e)) _after[from] = e = new Dictionary<int, Dependency>();
+        return e;
+    }
+
+    /// <summary>
+    /// BFS for a strong dependency path (no -(*R)-> followed by -(S*)->, lockdep-design.rst) from
+    /// <paramref name="start"/> (just acquired with <paramref name="startRead"/>) to <paramref name="target"/>,
+    /// closing strongly with the held <paramref name="target"/> (held with <paramref name="targetRead"/>).
+    /// </summary>
+    private List<Dependency>? FindStrongPath(LockClass start, int startRead, LockClass target, int targetRead)
+    {
+        var startR = startRead == 2;
+        var seen = new HashSet<(int, bool)> { (start.Id, startR) };
+        var queue = new Queue<(int Lock, bool EnteredByR, List<Dependency> Path)>();
+        queue.Enqueue((start.Id, startR, new List<Dependency>()));
+        while (queue.Count > 0)
+        {
+            var (at, enteredByR, path) = queue.Dequeue();
+            if (!_after.TryGetValue(at, out var edges)) continue;
+            foreach (var (to, dep) in edges)
+            {
+                for (var bit = 0; bit < 4; bit++)
+                {
+                    if ((dep.Kinds & (1 << bit)) == 0) continue;
+                    var holderShared = bit >= 2;
+                    var acquiredR = (bit & 1) != 0;
+                    if (enteredByR && holderShared) continue;   // -(*R)-> then -(S*)-> is not strong
+                    var next = new List<Dependency>(path) { dep };
+                    if (to == target.Id)
+                    {
+                        if (acquiredR && targetRead != 0) continue;   // closing: -(*R)-> into a lock held shared
+                        return next;
+                    }
+                    if (seen.Add((to, acquiredR))) queue.Enqueue((to, acquiredR, next));
+                }
+            }
+        }
+        return null;
+    }
+
+    private void ReportCircular(TaskStruct task, HeldLock held, LockClass cls, int read, string site, List<Dependency> path)
+    {
+        var sb = new StringBuilder();
+        Header(sb, "======================================================", "WARNING: possible circular locking dependency detected");
+        sb.AppendLine($"{task} is trying to acquire lock:");
+        sb.AppendLine($"{Describe(cls, read)}, at: {site}");
+        sb.AppendLine();
+        sb.AppendLine("but task is already holding lock:");
+        sb.AppendLine($"{Describe(held.Class, held.Read)}, at: {held.Site}");
+        sb.AppendLine();
+        sb.AppendLine("which lock already depends on the new lock.");
+        sb.AppendLine();
+        sb.AppendLine();
+        sb.AppendLine("the existing dependency chain (in reverse order) is:");
+        // path: cls -> ... -> held.Class. In reverse order: #n is the held lock's dependency, #0 is the new lock.
+        for (var i = path.Count - 1; i >= 0; i--)
+        {
+            sb.AppendLine();
+            sb.AppendLine($"-> #{i + 1} ({path[i].To.Name}){Usage(path[i].To)}:");
+            foreach (var f in path[i].Stack.Reverse()) sb.AppendLine($"       {f}");
+        }
+        sb.AppendLine();
+        sb.AppendLine($"-> #0 ({cls.Name}){Usage(cls)}:");
+        for (var i = task.stack.Count - 1; i >= 0; i--) sb.AppendLine($"       {task.stack[i]}");
+        sb.AppendLine();
+        sb.AppendLine("other info that might help us debug this:");
+        sb.AppendLine();
+        if (path.Count > 1)
+        {
+            sb.AppendLine($"Chain exists of:\n  {held.Class.Name} --> {string.Join(" --> ", path.Take(path.Count - 1).Select(d => d.To.Name).Reverse())} --> {cls.Name}");
+            sb.AppendLine();
+        }
+        var other = path[^1];   // X -> held.Class recorded elsewhere, X = path.Count == 1 ? cls : ...
+        var lastBeforeHeld = other.From;
+        sb.AppendLine(" Possible unsafe locking scenario:");
+        sb.AppendLine();
+        sb.AppendLine("       CPU0                    CPU1");
+        sb.AppendLine("       ----                    ----");
+        sb.AppendLine($"  {Verb(held.Read)}({held.Class.Name});");
+        sb.AppendLine($"                               lock({lastBeforeHeld.Name});");
+        sb.AppendLine($"                               {Verb(other.Kinds >= 4 ? 1 : 0)}({held.Class.Name});");
+        sb.AppendLine($"  {Verb(read)}({cls.Name});");
+        sb.AppendLine();
+        sb.AppendLine(" *** DEADLOCK ***");
+        sb.AppendLine();
+        HeldLocks(sb, task);
+        Backtrace(sb, task);
+        var v = new KernelReport("S3", "lockdep-circular", "WARNING: possible circular locking dependency detected",
+            sb.ToString(), task.ToString(), string.Join(" -> ", new[] { held.Class.Name, cls.Name }.Concat(path.Select(d => d.To.Name))), _kernel.Config)
+        { Prerequisite = path.Select(d => d.Token).Where(t => t.Length > 0).FirstOrDefault() };
+        Kernel.State.TaintWarn = true;
+        Sim.Report(v);
+    }
+
+    private void Report(TaskStruct task, string kind, string headline, string detail, StringBuilder sb)
+    {
+        Sim.Report(new KernelReport("S3", kind, headline, sb.ToString(), task.ToString(), detail, _kernel.Config));
+        Kernel.State.TaintWarn = true;
+    }
+
+    private void Header(StringBuilder sb, string rule, string title)
+    {
+        sb.AppendLine(rule);
+        sb.AppendLine(title);
+        sb.AppendLine($"{_kernel.Config.KernelRelease} #1 {(Kernel.State.TaintWarn ? "Tainted: G        W" : "Not tainted")}");
+        sb.AppendLine(new string('-', rule.Length));
+    }
+
+    private static string Verb(int read) => read != 0 ? "rlock" : "lock";
+
+    internal void HeldLocks(StringBuilder sb, TaskStruct task)
+    {
+        if (task.held_locks.Count == 0)
+        {
+            sb.AppendLine($"no locks held by {task}.");
+            return;
+        }
+        sb.AppendLine($"{task.held_locks.Count} lock{(task.held_locks.Count == 1 ? "" : "s")} held by {task}:");
+        for (var i = 0; i < task.held_locks.Count; i++)
+        {
+            var h = task.held_locks[i];
+            sb.AppendLine($" #{i}: {Describe(h.Class, h.Read)}, at: {h.Site}");
+        }
+    }
+
+    private static void Backtrace(StringBuilder sb, TaskStruct task)
+    {
+        sb.AppendLine();
+        sb.AppendLine("stack backtrace:");
+        sb.AppendLine(KernelLog.Banner(task));
+        KernelLog.CallTrace(sb, task);
+    }
+
+    /// <summary>"ffffffff8a000010 (name){+.+.}-{3:3}": a stable fake address per class, usage bits, wait types.</summary>
+    private string Describe(LockClass cls, int read) => $"{Address(cls)} ({cls.Name}){Usage(cls, read)}";
+
+    private static string Address(LockClass cls) => $"ffffffff8a{cls.Id * 0x40 + 0x10:x6}";
+
+    private string Usage(LockClass cls, int read = 0)
+    {
+        var wait = (int)cls.WaitType;
+        if (!_kernel.Config.ProveRawLockNesting && wait >= (int)WaitType.Config) wait--;   // LD_WAIT_CONFIG folds into LD_WAIT_SPIN
+        var usage = read != 0 ? "{.+.+}" : "{+.+.}";
+        return $"{usage}-{{{wait}:{wait}}}";
+    }
+}

@@ -1,0 +1,120 @@
+using System.Collections.Immutable;
+using System.Runtime.CompilerServices;
+using Lockstep.Engine;
+using static Lockstep.Kernel.Api;
+
+namespace Lockstep.Kernel;
+
+/// <summary>
+/// An SRCU domain (KERNEL-FACTS §4.5). Readers take tickets; a grace period waits for every reader whose ticket
+/// predates it, so a reader that synchronizes its own domain waits for itself: a real deadlock. Lockdep sees read
+/// sides as recursive reads and synchronize as lock_sync.
+/// </summary>
+public sealed class srcu_struct
+{
+    public srcu_struct(Kernel kernel, string name)
+    {
+        Name = name;
+        dep_map = new LockdepMap(kernel.Lockdep.Class(name, WaitType.Inv));
+        Readers = new Shared<SrcuReaders>($"{name}.readers", new SrcuReaders(0, ImmutableSortedSet<long>.Empty));
+        Callbacks = new Shared<ImmutableQueue<(long Ticket, Func<SimTask> Func)>>($"{name}.callbacks", ImmutableQueue<(long, Func<SimTask>)>.Empty);
+        Kernel = kernel;
+    }
+
+    public string Name { get; }
+
+    public LockdepMap dep_map { get; }
+
+    internal Kernel Kernel { get; }
+
+    internal Shared<SrcuReaders> Readers { get; }
+
+    internal Shared<ImmutableQueue<(long Ticket, Func<SimTask> Func)>> Callbacks { get; }
+
+    internal Shared<bool> CallbackRunning { get; } = new("srcu.cb_running");
+
+    internal bool WorkerStarted;
+
+    public override string ToString() => Name;
+}
+
+internal sealed record SrcuReaders(long NextTicket, ImmutableSortedSet<long> Active)
+{
+    public bool GracePeriodOver(long barrier) => Active.Count == 0 || Active.Min >= barrier;
+}
+
+public static class Srcu
+{
+    public static async SimTask<int> srcu_read_lock(srcu_struct ssp, [CallerMemberName] string site = "")
+    {
+        current.Kernel.Lockdep.Acquire(current, ssp.dep_map.Class, ssp.dep_map, 2, false, site);
+        Note($"srcu_read_lock({ssp.Name})");
+        var before = await ssp.Readers.Update(static r => r with { NextTicket = r.NextTicket + 1, Active = r.Active.Add(r.NextTicket) });
+        return (int)before.NextTicket;
+    }
+
+    public static async SimTask srcu_read_unlock(srcu_struct ssp, int idx, [CallerMemberName] string site = "")
+    {
+        current.Kernel.Lockdep.Release(current, ssp.dep_map.Class, ssp.dep_map, site);
+        Note($"srcu_read_unlock({ssp.Name})");
+        await ssp.Readers.Update(r => r with { Active = r.Active.Remove(idx) });
+    }
+
+    public static SimTask synchronize_srcu(srcu_struct ssp) => __synchronize_srcu(ssp);
+
+    public static SimTask synchronize_srcu_expedited(srcu_struct ssp) => __synchronize_srcu(ssp);
+
+    /// <summary>kernel/rcu/srcutree.c: lock_sync on the domain's map, might_sleep, then wait for the grace period.</summary>
+    private static async SimTask __synchronize_srcu(srcu_struct ssp)
+    {
+        using var fn = KernelFunction.Enter();
+        lock_map_sync(ssp.dep_map);
+        might_sleep();
+        var before = await ssp.Readers.Update(static r => r with { NextTicket = r.NextTicket + 1 });
+        var barrier = before.NextTicket;
+        Note($"wait_for_completion (grace period of {ssp.Name})");
+        await ssp.Readers.WaitUntil(r => r.GracePeriodOver(barrier));
+    }
+
+    /// <summary>Queues <paramref name="func"/> to run after a grace period, from the SRCU callback worker with BH disabled. Never blocks.</summary>
+    public static async SimTask call_srcu(srcu_struct ssp, Func<SimTask> func)
+    {
+        Note($"call_srcu({ssp.Name})");
+        var before = await ssp.Readers.Update(static r => r with { NextTicket = r.NextTicket + 1 });
+        await ssp.Callbacks.Update(q => q.Enqueue((before.NextTicket, func)));
+        if (!ssp.WorkerStarted)
+        {
+            ssp.WorkerStarted = true;
+            ssp.Kernel.kthread_run(() => srcu_invoke_callbacks(ssp), "kworker/0:1", 20, daemon: true);
+        }
+    }
+
+    /// <summary>The SRCU callback worker: each callback after its grace period, with bottom halves disabled.</summary>
+    private static async SimTask srcu_invoke_callbacks(srcu_struct ssp)
+    {
+        while (true)
+        {
+            var queue = await ssp.Callbacks.WaitUntil(static q => !q.IsEmpty);
+            var (ticket, func) = queue.Peek();
+            await ssp.Readers.WaitUntil(r => r.GracePeriodOver(ticket));
+            await ssp.CallbackRunning.Write(true);
+            await ssp.Callbacks.Update(static q => q.Dequeue());
+            using (KernelFunction.Enter())
+            {
+                local_bh_disable();
+                await func();
+                local_bh_enable();
+            }
+            await ssp.CallbackRunning.Write(false);
+        }
+    }
+
+    /// <summary>Waits until every callback queued so far has run.</summary>
+    public static async SimTask srcu_barrier(srcu_struct ssp)
+    {
+        using var fn = KernelFunction.Enter();
+        might_sleep();
+        await ssp.Callbacks.WaitUntil(static q => q.IsEmpty);
+        await ssp.CallbackRunning.WaitUntil(static r => !r);
+    }
+}

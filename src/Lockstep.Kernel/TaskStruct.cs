@@ -1,0 +1,61 @@
+using Lockstep.Engine;
+
+namespace Lockstep.Kernel;
+
+/// <summary>Task states used by the model (include/linux/sched.h).</summary>
+public static class TaskState
+{
+    public const int TASK_RUNNING = 0;
+    public const int TASK_INTERRUPTIBLE = 1;
+    public const int TASK_UNINTERRUPTIBLE = 2;
+}
+
+/// <summary>
+/// The per-task context the checks read (KERNEL-FACTS §4.2, §4.3, §6.4): preempt count, IRQ state,
+/// non_block_count, RCU nesting, held locks and a call stack of modelled kernel functions.
+/// </summary>
+public sealed class TaskStruct
+{
+    internal TaskStruct(Kernel kernel, string comm, int pid)
+    {
+        Kernel = kernel;
+        comm_ = comm;
+        this.pid = pid;
+        __state = new Shared<int>($"{comm}/{pid}.__state", TaskState.TASK_RUNNING);
+    }
+
+    public Kernel Kernel { get; }
+
+    private readonly string comm_;
+    public string comm => comm_;
+    public readonly int pid;
+
+    /// <summary>Bits 0-7 preemption, 8-15 softirq (SOFTIRQ_DISABLE_OFFSET = 0x200), 16-19 hardirq.</summary>
+    public int preempt_count;
+    public bool irqs_disabled;
+    public int non_block_count;
+    public int rcu_read_lock_nesting;
+    public int migration_disabled;
+    public int softirq_disable_cnt;
+
+    /// <summary>The task's scheduler state: a shared word so that wakeups and schedule() are scheduling points.</summary>
+    public readonly Shared<int> __state;
+
+    public SimThread? Thread { get; internal set; }
+
+    /// <summary>Join handle of the task (null for the boot task).</summary>
+    public SimThreadHandle? Exited { get; internal set; }
+
+    /// <summary>Locks held, oldest first, as lockdep's held_locks.</summary>
+    public readonly List<HeldLock> held_locks = new();
+
+    /// <summary>Modelled kernel functions currently running in this task, outermost first.</summary>
+    public readonly List<string> stack = new();
+
+    public bool in_atomic() => preempt_count != 0;
+
+    public override string ToString() => $"{comm}/{pid}";
+}
+
+/// <summary>One entry of a task's held-lock stack. <see cref="Read"/> is lockdep's read: 0 exclusive, 1 shared, 2 recursive read.</summary>
+public sealed record HeldLock(LockClass Class, object Instance, int Read, string Site, IReadOnlyList<string> Stack);
