@@ -213,7 +213,7 @@ public sealed class Execution
         if (_threads.All(t => t.IsFinished || t.IsDaemon)) return;
         var blocked = _threads.Where(t => !t.IsFinished).ToList();
         var who = string.Join(", ", blocked.Select(t => $"{t.Name} ({t.PendingDescription})"));
-        Stop(new Violation("deadlock", $"deadlock: no thread can run; blocked: {who}"));
+        Stop(new DeadlockViolation($"deadlock: no thread can run; blocked: {who}", blocked));
     }
 
     /// <summary>Records a violation; the execution goes on.</summary>

@@ -56,7 +56,7 @@ public class SimTask<T> : SimTask
 
     public new SimTaskAwaiter<T> GetAwaiter() => new(this);
 
-    internal static SimTask<T> FromResult(T value)
+    public static SimTask<T> FromValue(T value)
     {
         var t = new SimTask<T> { Result = value };
         t.SetCompleted(null);
@@ -168,7 +168,7 @@ public struct SimTaskMethodBuilder<T>
 
     public void SetResult(T result)
     {
-        if (_task == null) _task = SimTask<T>.FromResult(result);
+        if (_task == null) _task = SimTask<T>.FromValue(result);
         else
         {
             _task.Result = result;

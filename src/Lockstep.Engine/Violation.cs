@@ -38,6 +38,14 @@ public class Violation
     public override string ToString() => $"{Kind}: {Message}";
 }
 
+/// <summary>No thread can run but some have not finished; <see cref="Blocked"/> are the threads that wait forever.</summary>
+public sealed class DeadlockViolation : Violation
+{
+    public DeadlockViolation(string message, IReadOnlyList<SimThread> blocked) : base("deadlock", message) => Blocked = blocked;
+
+    public IReadOnlyList<SimThread> Blocked { get; }
+}
+
 /// <summary>Thrown into model code to end the current execution after a fatal violation.</summary>
 public sealed class ExecutionStoppedException : Exception
 {

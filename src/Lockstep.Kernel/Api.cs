@@ -179,14 +179,22 @@ public static class Api
 
     // ---- spinlock_t (rt_spin_lock on PREEMPT_RT) ----
 
-    public static SimTask spin_lock(spinlock_t lk, [CallerMemberName] string site = "")
-        => SpinLockCommon(lk, site, irq: false);
+    /// <summary>spin_lock on a lock declared either way: a patch that turns a spinlock_t into a raw_spinlock_t changes only the declaration.</summary>
+    public static SimTask spin_lock(KernelLock lk, [CallerMemberName] string site = "")
+        => lk is raw_spinlock_t raw ? raw_spin_lock(raw, site) : SpinLockCommon((spinlock_t)lk, site, irq: false);
+
+    public static SimTask spin_unlock(KernelLock lk, [CallerMemberName] string site = "")
+        => lk is raw_spinlock_t raw ? raw_spin_unlock(raw, site) : SpinUnlockCommon((spinlock_t)lk, site, irq: false);
+
+    /// <summary>KVM_MMU_LOCK: write_lock on an rwlock_t mmu_lock (x86, arm64), spin_lock otherwise (virt/kvm/kvm_mm.h).</summary>
+    public static SimTask KVM_MMU_LOCK(KernelLock mmu_lock, [CallerMemberName] string site = "")
+        => mmu_lock is rwlock_t rw ? write_lock(rw, site) : spin_lock(mmu_lock, site);
+
+    public static SimTask KVM_MMU_UNLOCK(KernelLock mmu_lock, [CallerMemberName] string site = "")
+        => mmu_lock is rwlock_t rw ? write_unlock(rw, site) : spin_unlock(mmu_lock, site);
 
     public static SimTask spin_lock_irq(spinlock_t lk, [CallerMemberName] string site = "")
         => SpinLockCommon(lk, site, irq: true);
-
-    public static SimTask spin_unlock(spinlock_t lk, [CallerMemberName] string site = "")
-        => SpinUnlockCommon(lk, site, irq: false);
 
     public static SimTask spin_unlock_irq(spinlock_t lk, [CallerMemberName] string site = "")
         => SpinUnlockCommon(lk, site, irq: true);

@@ -1,0 +1,51 @@
+using Lockstep.Engine;
+using Lockstep.Kernel;
+using Lockstep.Models.mm;
+using Lockstep.Models.virt.kvm;
+using static Lockstep.Kernel.workqueue_struct;
+
+namespace Lockstep.Models.Proposals;
+
+/// <summary>
+/// The Mar 4 2026 direction: for !blockable ranges, defer the heavy part (everything that takes mmu_lock or may sleep
+/// on RT) to a workqueue, start and end in order on one worker. Two readings: start returns 0 at once, or -EAGAIN.
+/// </summary>
+public sealed class DeferNonblockWork : KvmMain
+{
+    public static readonly Proposal ReturnZero = new("defer-nonblock-work", "!blockable: queue the work, start returns 0",
+        "shaikh kamaluddin, Mar 4 2026 (KERNEL-FACTS §5 #4)", k => new Mm(k), m => new DeferNonblockWork(m, -0));
+
+    public static readonly Proposal ReturnEagain = new("defer-nonblock-work-eagain", "!blockable: queue the work, start returns -EAGAIN",
+        "shaikh kamaluddin, Mar 4 2026 (KERNEL-FACTS §5 #4)", k => new Mm(k), m => new DeferNonblockWork(m, -Mm.EAGAIN));
+
+    private readonly int _startReturns;
+    private workqueue_struct? _wq;
+
+    private DeferNonblockWork(Mm mm, int startReturns) : base(mm) => _startReturns = startReturns;
+
+    private workqueue_struct kvm_mn_wq => _wq ??= new workqueue_struct(kernel, "kvm-mn");
+
+    public override async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
+    {
+        if (!range.mmu_notifier_range_blockable())
+        {
+            await queue_work(kvm_mn_wq, new work_struct("kvm_mn_deferred_start", () => base.kvm_mmu_notifier_invalidate_range_start(mn, Blockable(range))));
+            return _startReturns;
+        }
+        return await base.kvm_mmu_notifier_invalidate_range_start(mn, range);
+    }
+
+    public override async SimTask kvm_mmu_notifier_invalidate_range_end(mmu_notifier mn, mmu_notifier_range range)
+    {
+        if (!range.mmu_notifier_range_blockable())
+        {
+            await queue_work(kvm_mn_wq, new work_struct("kvm_mn_deferred_end", () => base.kvm_mmu_notifier_invalidate_range_end(mn, Blockable(range))));
+            return;
+        }
+        await base.kvm_mmu_notifier_invalidate_range_end(mn, range);
+    }
+
+    /// <summary>The worker runs in a context that may block.</summary>
+    private static mmu_notifier_range Blockable(mmu_notifier_range r)
+        => mmu_notifier_range.mmu_notifier_range_init(r.@event, mmu_notifier_range.MMU_NOTIFIER_RANGE_BLOCKABLE, r.mm, r.start, r.end);
+}

@@ -1,0 +1,55 @@
+using Lockstep.Engine;
+using Lockstep.Kernel;
+using Lockstep.Models.mm;
+using static Lockstep.Kernel.Srcu;
+
+namespace Lockstep.Models.Proposals;
+
+/// <summary>
+/// The mm side of the v1 oom_enter patch (Mar 28 2026), part 1: a new op and __mmu_notifier_oom_enter walking the
+/// subscriptions under the global SRCU.
+/// </summary>
+public class MmWithOomEnter : Mm
+{
+    public MmWithOomEnter(Kernel.Kernel kernel) : base(kernel) { }
+
+    public async SimTask mmu_notifier_oom_enter(mm_struct mm)
+    {
+        if (mm.mm_has_notifiers()) await __mmu_notifier_oom_enter(mm);
+    }
+
+    public async SimTask __mmu_notifier_oom_enter(mm_struct mm)
+    {
+        using var fn = KernelFunction.Enter();
+        var id = await srcu_read_lock(srcu);
+        foreach (var subscription in await mm.notifier_subscriptions!.list.Read())
+            if (subscription.ops.Has(mmu_notifier_ops.Op.oom_enter))
+                await Call(subscription, s => s.ops.oom_enter(s, mm));
+        await srcu_read_unlock(srcu, id);
+    }
+}
+
+/// <summary>Part 2 of the v1 patch: the call from __oom_kill_process right after mmgrab(mm), task_lock held.</summary>
+public sealed class OomEnterInOomKill : MmWithOomEnter
+{
+    public OomEnterInOomKill(Kernel.Kernel kernel) : base(kernel) { }
+
+    public override async SimTask __oom_kill_process(task_struct victim, string message)
+    {
+        using var fn = KernelFunction.Enter();
+        var p = await find_lock_task_mm(victim);
+        if (p == null) return;
+        victim = p;
+        var mm = (await victim.mm.Read())!;
+        await mmgrab(mm);
+
+        await mmu_notifier_oom_enter(mm);   // + /* Notify MMU notifiers about the OOM event */
+
+        await do_send_sig_info_SIGKILL(victim);
+        await mark_oom_victim(victim, mm);
+        Sim.Note($"Killed process {victim.pid} ({victim.comm})");
+        await task_unlock(victim);
+        await queue_oom_reaper(victim, mm);
+        await mmdrop(mm);
+    }
+}

@@ -1,0 +1,74 @@
+using Lockstep.Engine;
+using Lockstep.Kernel;
+using Lockstep.Models.mm;
+using Lockstep.Models.virt.kvm;
+using static Lockstep.Kernel.Api;
+using static Lockstep.Kernel.Srcu;
+
+namespace Lockstep.Models.Proposals;
+
+/// <summary>
+/// [PATCH v2 1/1] mm/mmu_notifier: Add async OOM cleanup via call_srcu() (Apr 30 2026, P5), as far as the cover
+/// letter describes it: mmu_notifier_oom_enter, now called from __oom_reap_task_mm, unhooks every subscriber that has
+/// after_oom_unregister (hlist_del_init) and schedules the op with call_srcu; KVM's op clears the count;
+/// kvm_destroy_vm sees the unhashed node and uses mmu_notifier_barrier() + mmdrop instead of unregister.
+/// </summary>
+public sealed class OomEnterCallSrcu : KvmMain
+{
+    public static readonly Proposal Proposal = new("oom-enter-call-srcu", "v2: detach in oom_enter, after_oom_unregister via call_srcu",
+        "shaikh kamaluddin, v2 of Apr 30 2026 (KERNEL-FACTS §5 #11, §6.3 P5)", k => new MmV2(k), m => new OomEnterCallSrcu(m));
+
+    public OomEnterCallSrcu(Mm mm) : base(mm) { }
+
+    public override Op Implements => base.Implements | Op.after_oom_unregister;
+
+    public override async SimTask after_oom_unregister(mmu_notifier mn, mm_struct mm_)
+    {
+        using var fn = KernelFunction.Enter("kvm_mmu_notifier_after_oom_unregister");
+        await mmu_notifier_to_kvm(mn).mn_active_invalidate_count.Write(0);
+    }
+
+    public override async SimTask kvm_destroy_vm(kvm k)
+    {
+        if (k.mmu_notifier.hlist_hashed)
+        {
+            await base.kvm_destroy_vm(k);
+            return;
+        }
+        using var fn = KernelFunction.Enter();
+        await srcu_barrier(mm.srcu);   // + mmu_notifier_barrier();
+        kvm_arch_free_vm(k);
+        await mm.mmdrop(k.mm);         // the registration's mmgrab
+        await mm.mmdrop(k.mm);
+    }
+
+    /// <summary>The mm side of v2.</summary>
+    private sealed class MmV2 : Mm
+    {
+        public MmV2(Kernel.Kernel kernel) : base(kernel) { }
+
+        private async SimTask mmu_notifier_oom_enter(mm_struct mm)
+        {
+            using var fn = KernelFunction.Enter();
+            if (!mm.mm_has_notifiers()) return;
+            var subscriptions = mm.notifier_subscriptions!;
+            var id = await srcu_read_lock(srcu);
+            await spin_lock(subscriptions.@lock);
+            foreach (var subscription in await subscriptions.list.Read())
+            {
+                if (!subscription.ops.Has(mmu_notifier_ops.Op.after_oom_unregister)) continue;
+                await subscriptions.list.Update(l => l.Remove(subscription));   // hlist_del_init
+                subscription.hlist_hashed = false;
+                await call_srcu(srcu, () => Call(subscription, s => s.ops.after_oom_unregister(s, mm)));
+            }
+            await spin_unlock(subscriptions.@lock);
+            await srcu_read_unlock(srcu, id);
+        }
+
+        public override async SimTask<bool> __oom_reap_task_mm(mm_struct mm)
+        {
+            await mmu_notifier_oom_enter(mm);   // + moved here from __oom_kill_process
+            return await base.__oom_reap_task_mm(mm);
+        }
+    }
+}

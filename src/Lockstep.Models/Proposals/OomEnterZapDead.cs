@@ -1,0 +1,67 @@
+using Lockstep.Engine;
+using Lockstep.Kernel;
+using Lockstep.Models.mm;
+using Lockstep.Models.virt.kvm;
+using static Lockstep.Kernel.Api;
+using static Lockstep.Kernel.Srcu;
+
+namespace Lockstep.Models.Proposals;
+
+/// <summary>
+/// Lockstep's candidate (the variant KERNEL-FACTS §6.3 P4 sketches): the reaper calls oom_enter once, before its first
+/// non-blocking start, in a context that may block (SRCU read side only). KVM marks the VM dead and zaps every SPTE
+/// and gpc under mmu_lock there; faults check vm_dead under mmu_lock and install nothing afterwards. Non-blockable
+/// starts and ends of a VM that went through oom_enter then do no work and take no lock. Blockable ranges are untouched,
+/// so pairs stay balanced. Trade-off: the VM cannot run again after the OOM reaper has visited it (it is being killed).
+/// </summary>
+public sealed class OomEnterZapDead : KvmMain
+{
+    public static readonly Proposal Proposal = new("oom-enter-zap-dead", "oom_enter from the reaper: VM dead + zap all, then non-blockable start/end are no-ops",
+        "Lockstep (from KERNEL-FACTS §6.3 P4 variant)", k => new MmOomEnterFromReaper(k), m => new OomEnterZapDead(m));
+
+    public OomEnterZapDead(Mm mm) : base(mm) { }
+
+    public override Op Implements => base.Implements | Op.oom_enter;
+
+    public override async SimTask oom_enter(mmu_notifier mn, mm_struct mm_)
+    {
+        using var fn = KernelFunction.Enter("kvm_mmu_notifier_oom_enter");
+        var k = mmu_notifier_to_kvm(mn);
+        var idx = await srcu_read_lock(k.srcu);
+        await KVM_MMU_LOCK(k.mmu_lock);
+        await k.vm_dead.Write(true);                 // kvm_vm_dead(): no SPTE is installed from here on
+        k.sptes.Clear();                             // kvm_arch_flush_shadow_all
+        kvm_flush_remote_tlbs(k);
+        await KVM_MMU_UNLOCK(k.mmu_lock);
+        await gfn_to_pfn_cache_invalidate_start(k, 0, ulong.MaxValue);
+        await srcu_read_unlock(k.srcu, idx);
+        await k.oom_reaping.Write(true);
+    }
+
+    public override async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
+    {
+        if (!range.mmu_notifier_range_blockable() && await mmu_notifier_to_kvm(mn).oom_reaping.Read()) return 0;
+        return await base.kvm_mmu_notifier_invalidate_range_start(mn, range);
+    }
+
+    public override async SimTask kvm_mmu_notifier_invalidate_range_end(mmu_notifier mn, mmu_notifier_range range)
+    {
+        if (!range.mmu_notifier_range_blockable() && await mmu_notifier_to_kvm(mn).oom_reaping.Read()) return;
+        await base.kvm_mmu_notifier_invalidate_range_end(mn, range);
+    }
+
+    public override async SimTask<bool> is_page_fault_stale(kvm k, long mmu_seq, long gfn)
+        => await k.vm_dead.Read() || await base.is_page_fault_stale(k, mmu_seq, gfn);
+
+    /// <summary>mm side: mmu_notifier_oom_enter (the v1 walk) called at the top of __oom_reap_task_mm.</summary>
+    private sealed class MmOomEnterFromReaper : MmWithOomEnter
+    {
+        public MmOomEnterFromReaper(Kernel.Kernel kernel) : base(kernel) { }
+
+        public override async SimTask<bool> __oom_reap_task_mm(mm_struct mm)
+        {
+            await mmu_notifier_oom_enter(mm);
+            return await base.__oom_reap_task_mm(mm);
+        }
+    }
+}

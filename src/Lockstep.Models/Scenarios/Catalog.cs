@@ -1,0 +1,41 @@
+using Lockstep.Models.mm;
+using static Lockstep.Models.Scenarios.Scenario;
+
+namespace Lockstep.Models.Scenarios;
+
+/// <summary>The built-in scenarios (KERNEL-FACTS §6.4).</summary>
+public static class Catalog
+{
+    private static TaskSpec OomKiller => new("stress", 4100, w => w.mm_code.out_of_memory(w.qemu));
+
+    private static TaskSpec OomReaper => new("oom_reaper", 53, w => w.mm_code.oom_reaper(victims: 1));
+
+    private static TaskSpec Vcpu(long gfn) => new("CPU 0/KVM", 4993, async w => await Mmu.kvm_tdp_page_fault(w.kvm_code, w.kvm, gfn));
+
+    public static readonly IReadOnlyList<Scenario> All = new[]
+    {
+        new Scenario("oom-reap-vs-fault",
+            "the OOM killer kills qemu; the reaper invalidates guest RAM non-blockably while a vCPU faults on it",
+            new[] { OomKiller, OomReaper, Vcpu(0) },
+            new Dictionary<string, string> { ["oom_reaper"] = "L1", ["stress"] = "L1", ["CPU 0/KVM"] = "L4" }),
+        new Scenario("oom-reap-vs-memslot",
+            "the reaper invalidates guest RAM while qemu deletes the memslot (kvm_swap_active_memslots waits for the count)",
+            new[] { OomKiller, OomReaper, new TaskSpec("qemu", 4992, w => w.kvm_code.kvm_delete_memslot(w.kvm, w.slot)) },
+            new Dictionary<string, string> { ["oom_reaper"] = "L1", ["stress"] = "L1", ["qemu"] = "L3" }),
+        new Scenario("oom-reap-vs-exit",
+            "the reaper races the victim's own exit: exit_mmap, then the VM fd's last put (kvm_destroy_vm)",
+            new[] { OomKiller, OomReaper, new TaskSpec("qemu", 4992, async w =>
+            {
+                await w.mm_code.mmput(w.mm);
+                await w.kvm_code.kvm_destroy_vm(w.kvm);
+            }) },
+            new Dictionary<string, string> { ["oom_reaper"] = "L1", ["stress"] = "L1", ["qemu"] = "L5" }),
+        new Scenario("munmap-vs-fault",
+            "qemu munmaps guest RAM (blockable invalidation) while a vCPU faults on it",
+            new[] { new TaskSpec("qemu", 4992, w => w.mm_code.do_munmap(w.mm, 0x1000, 0x1002)), Vcpu(0) },
+            new Dictionary<string, string> { ["qemu"] = "L5", ["CPU 0/KVM"] = "L4" }),
+    };
+
+    public static Scenario Find(string id) => All.FirstOrDefault(s => s.Id == id)
+        ?? throw new ArgumentException($"unknown scenario '{id}' (known: {string.Join(", ", All.Select(s => s.Id))})");
+}

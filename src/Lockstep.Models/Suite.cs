@@ -1,0 +1,103 @@
+using System.Text;
+using Lockstep.Engine;
+using Lockstep.Kernel;
+using Lockstep.Models.Proposals;
+using Lockstep.Models.Scenarios;
+
+namespace Lockstep.Models;
+
+/// <summary>One property's outcome in one proposal × config × scenario run.</summary>
+public sealed record Finding(string Property, Violation Violation, string Token);
+
+/// <summary>What exploring one scenario of one proposal under one config found.</summary>
+public sealed record ScenarioRun(Proposal Proposal, KernelConfig Config, Scenario Scenario, ExplorationResult Exploration,
+    IReadOnlyList<Finding> Findings, string? ModelError);
+
+/// <summary>Runs proposals through scenarios and maps every report to its property (KERNEL-FACTS §6.1).</summary>
+public static class Suite
+{
+    public static IReadOnlyList<KernelConfig> Configs { get; } = new[] { KernelConfig.Default, KernelConfig.Rt };
+
+    public static ScenarioRun Run(Proposal proposal, KernelConfig config, Scenario scenario, IStrategy strategy, ExplorationOptions options)
+    {
+        var kernel = new Kernel.Kernel(config);
+        var model = scenario.Model(kernel, proposal.NewMm, proposal.NewKvm);
+        var exploration = Explorer.Explore(model, strategy, options with { StopOnFirstViolation = false });
+        var findings = new List<Finding>();
+        string? modelError = null;
+        foreach (var v in exploration.Violations)
+        {
+            var token = $"{proposal.Id}/{config.Name}/{scenario.Id}/{v.Token}";
+            var properties = Classify(v, scenario).ToList();
+            if (properties.Count == 0) modelError ??= $"{v.Message} (token {token})";
+            foreach (var (property, report) in properties)
+                if (findings.All(f => f.Property != property))
+                    findings.Add(new Finding(property, report, token));
+        }
+        return new ScenarioRun(proposal, config, scenario, exploration, findings, modelError);
+    }
+
+    /// <summary>Which properties a violation breaks: kernel reports name theirs; a hang is S4 plus the liveness property of each hung task.</summary>
+    public static IEnumerable<(string Property, Violation Report)> Classify(Violation v, Scenario scenario)
+    {
+        switch (v)
+        {
+            case KernelReport kr:
+                yield return (kr.Property, kr);
+                break;
+            case DeadlockViolation d:
+                var hung = HungTasks(d);
+                yield return ("S4", hung);
+                foreach (var t in d.Blocked)
+                    if (t.Tag is TaskStruct task && scenario.Liveness.TryGetValue(task.comm, out var p))
+                        yield return (p, hung);
+                break;
+            case { Kind: "livelock" }:
+                yield return ("L4", v);
+                break;
+        }
+    }
+
+    /// <summary>A deadlock in the kernel's words: the hung-task detector's report for every blocked task.</summary>
+    private static Violation HungTasks(DeadlockViolation d)
+    {
+        var sb = new StringBuilder();
+        foreach (var t in d.Blocked)
+        {
+            if (t.Tag is not TaskStruct task) continue;
+            sb.AppendLine($"INFO: task {task.comm}:{task.pid} blocked for more than 120 seconds.");
+            sb.AppendLine("\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\" disables this message.");
+            sb.AppendLine($"task:{task.comm,-15} state:D pid:{task.pid} ({t.PendingDescription})");
+            sb.AppendLine("Call Trace:");
+            sb.AppendLine(" <TASK>");
+            sb.AppendLine(" schedule");
+            for (var i = task.stack.Count - 1; i >= 0; i--) sb.AppendLine($" {task.stack[i]}");
+            sb.AppendLine(" </TASK>");
+            if (task.held_locks.Count > 0)
+            {
+                sb.AppendLine($"{task.held_locks.Count} lock{(task.held_locks.Count == 1 ? "" : "s")} held by {task}:");
+                for (var i = 0; i < task.held_locks.Count; i++)
+                    sb.AppendLine($" #{i}: ({task.held_locks[i].Class.Name}), at: {task.held_locks[i].Site}");
+            }
+        }
+        var first = d.Blocked.Select(t => t.Tag).OfType<TaskStruct>().FirstOrDefault();
+        var headline = first != null ? $"INFO: task {first.comm}:{first.pid} blocked for more than 120 seconds." : d.Message;
+        return new KernelReport("S4", "hung-task", headline, sb.ToString(), first?.ToString() ?? "?",
+            string.Join(",", d.Blocked.Select(t => t.Name)), first?.Kernel.Config ?? KernelConfig.Default)
+        { Prerequisite = d.Prerequisite };
+    }
+
+    /// <summary>Re-runs the execution a check token names: "proposal/config/scenario/schedule".</summary>
+    /// <exception cref="FormatException">The token is malformed.</exception>
+    /// <exception cref="ArgumentException">It names an unknown proposal, config or scenario.</exception>
+    public static (Proposal Proposal, KernelConfig Config, Scenario Scenario, ReplayResult Replay) Replay(string token)
+    {
+        var parts = token.Split('/', 4);
+        if (parts.Length != 4) throw new FormatException($"'{token}' is not a check token (expected proposal/config/scenario/schedule)");
+        var proposal = Proposals.Catalog.Find(parts[0]);
+        var config = KernelConfig.Parse(parts[1]);
+        var scenario = Scenarios.Catalog.Find(parts[2]);
+        var model = scenario.Model(new Kernel.Kernel(config), proposal.NewMm, proposal.NewKvm);
+        return (proposal, config, scenario, Explorer.Replay(model, parts[3]));
+    }
+}

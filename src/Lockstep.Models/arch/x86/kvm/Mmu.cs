@@ -1,0 +1,94 @@
+using Lockstep.Engine;
+using Lockstep.Kernel;
+using Lockstep.Models.mm;
+using Lockstep.Models.virt.kvm;
+using static Lockstep.Kernel.Api;
+using static Lockstep.Kernel.Srcu;
+
+namespace Lockstep.Models;
+
+/// <summary>arch/x86/kvm/mmu: the SPTEs, the zap, aging, and the TDP page fault (KERNEL-FACTS §3.6, §3.7).</summary>
+public static class Mmu
+{
+    /// <summary>Bounded retries of a stale fault (the model's stand-in for "retry the fault later").</summary>
+    public const int FAULT_RETRIES = 2;
+
+    /// <summary>kvm_unmap_gfn_range (mmu_lock held for write): zaps SPTEs of [start, end); true if a flush is needed.</summary>
+    public static bool kvm_unmap_gfn_range(kvm k, long start, long end)
+    {
+        var flush = false;
+        for (var gfn = start; gfn < end; gfn++) flush |= k.sptes.Remove(gfn);
+        return flush;
+    }
+
+    public static bool kvm_age_gfn(kvm k, kvm_memory_slot slot, long start, long end)
+    {
+        for (var gfn = start; gfn < end; gfn++)
+            if (k.sptes.ContainsKey(gfn)) return true;
+        return false;
+    }
+
+    /// <summary>mmu_invalidate_retry_gfn (mmu_lock held): retry if an open invalidation covers gfn or the seq moved.</summary>
+    public static async SimTask<bool> mmu_invalidate_retry_gfn(kvm k, long mmu_seq, long gfn)
+    {
+        if (k.mmu_invalidate_in_progress != 0)
+        {
+            if (k.mmu_invalidate_range_start == kvm.INVALID_GPA)
+            {
+                Sim.Report(KernelLog.Warning("S6", "in-progress-no-range", "WARNING: mmu_invalidate_in_progress without a recorded range", "retry_gfn"));
+                return true;
+            }
+            if (gfn >= k.mmu_invalidate_range_start && gfn < k.mmu_invalidate_range_end) return true;
+        }
+        return await k.mmu_invalidate_seq.Read() != mmu_seq;
+    }
+
+    /// <summary>
+    /// The TDP fault of one gfn: snapshot the seq, resolve the page through the primary MMU (GUP, taking a reference),
+    /// take mmu_lock for read, check staleness, install the SPTE or retry, drop the reference. Returns whether it mapped.
+    /// </summary>
+    public static async SimTask<bool> kvm_tdp_page_fault(KvmMain code, kvm k, long gfn)
+    {
+        using var fn = KernelFunction.Enter();
+        for (var attempt = 0; attempt <= FAULT_RETRIES; attempt++)
+        {
+            var mmu_seq = await k.mmu_invalidate_seq.Read();   // fault->mmu_seq, then smp_rmb()
+            var idx = await srcu_read_lock(k.srcu);
+            var slot = (await k.memslots.Read()).gfn_to_memslot(gfn);
+            if (slot == null)
+            {
+                await srcu_read_unlock(k.srcu, idx);
+                return false;   // no memslot: emulated MMIO
+            }
+            var page = await __kvm_faultin_pfn(k, slot.gfn_to_hva_memslot(gfn));
+            if (page == null)
+            {
+                await srcu_read_unlock(k.srcu, idx);
+                return false;   // -EFAULT: the mm is being torn down (MMF_UNSTABLE) or unmapped
+            }
+            var mmu_lock = (rwlock_t)k.mmu_lock;
+            await read_lock(mmu_lock);
+            var stale = await code.is_page_fault_stale(k, mmu_seq, gfn);
+            if (!stale) k.sptes[gfn] = page;   // tdp_mmu_map_handle_target_level
+            await read_unlock(mmu_lock);
+            await k.mm.allocator.put_page(page);   // kvm_release_faultin_page
+            await srcu_read_unlock(k.srcu, idx);
+            if (!stale) return true;
+            await Sim.Yield();   // RET_PF_RETRY: the vCPU re-enters the guest and faults again
+        }
+        return false;
+    }
+
+    /// <summary>hva_to_pfn via GUP: fails on an unstable mm (§2.6 step 1); takes a page reference.</summary>
+    private static async SimTask<page?> __kvm_faultin_pfn(kvm k, ulong hva)
+    {
+        using var fn = KernelFunction.Enter();
+        if ((await k.mm.flags.Read() & MmFlags.MMF_UNSTABLE) != 0) return null;
+        var vma = k.mm.find_vma(hva);
+        if (vma == null) return null;
+        var p = await vma.pte[hva - vma.vm_start].Read();
+        if (p == null) return null;
+        if (await p.refcount.Update(static r => r > 0 ? r + 1 : r) == 0) return null;   // get_page_unless_zero
+        return p;
+    }
+}

@@ -1,0 +1,113 @@
+using Lockstep.Engine;
+using Lockstep.Kernel;
+
+namespace Lockstep.Models.mm;
+
+/// <summary>A physical page. Freed when its last reference goes; S1 is checked at that instant (KERNEL-FACTS §6.1).</summary>
+public sealed class page
+{
+    internal page(int pfn) => this.pfn = pfn;
+
+    public readonly int pfn;
+
+    /// <summary>Mapping + GUP references; shared because the reaper and a vCPU fault race on it.</summary>
+    internal Shared<int>? _refcount;
+
+    public Shared<int> refcount => _refcount!;
+
+    public bool freed;
+
+    public override string ToString() => $"pfn 0x{pfn:x}";
+}
+
+/// <summary>A page allocator whose pages know whether they are free, so "freed while still mapped" is checkable.</summary>
+public sealed class PageAllocator
+{
+    private int _next = 0x1000;
+
+    /// <summary>Who must be asked, when a page is freed, whether they still map it (secondary MMUs register here).</summary>
+    public readonly List<Func<page, string?>> secondary_mappers = new();
+
+    public page alloc_page()
+    {
+        var p = new page(_next++);
+        p._refcount = new Shared<int>($"page[{p.pfn:x}]._refcount", 1);
+        return p;
+    }
+
+    /// <summary>put_page: drops a reference; the last one frees the page (and checks S1).</summary>
+    public async SimTask put_page(page p)
+    {
+        if (await p.refcount.Update(static r => r - 1) != 1) return;
+        p.freed = true;
+        foreach (var mapper in secondary_mappers)
+        {
+            if (mapper(p) is not { } who) continue;
+            Sim.Report(KernelLog.Warning("S1", "stale-secondary-mapping",
+                $"BUG: page {p} freed while a secondary MMU still maps it", $"{p.pfn}",
+                $"freed by {Api.current}\nstill mapped by: {who}"));
+        }
+    }
+}
+
+[Flags]
+public enum VmFlags { None = 0, VM_SHARED = 1, VM_HUGETLB = 2, VM_PFNMAP = 4 }
+
+/// <summary>A VMA over [vm_start, vm_end) with one PTE slot per page (PAGE_SIZE = 1 in the model).</summary>
+public sealed class vm_area_struct
+{
+    /// <summary>A VMA whose every page is present (the VMM has touched its guest RAM).</summary>
+    public vm_area_struct(ulong vm_start, ulong vm_end, VmFlags flags, bool anonymous, PageAllocator allocator)
+    {
+        this.vm_start = vm_start;
+        this.vm_end = vm_end;
+        vm_flags = flags;
+        this.anonymous = anonymous;
+        pte = new Shared<page?>[vm_end - vm_start];
+        for (var i = 0; i < pte.Length; i++) pte[i] = new Shared<page?>($"pte[0x{vm_start + (ulong)i:x}]", allocator.alloc_page());
+    }
+
+    public readonly ulong vm_start, vm_end;
+    public readonly VmFlags vm_flags;
+    public readonly bool anonymous;
+
+    /// <summary>The primary page table of this VMA: hva -> page.</summary>
+    public readonly Shared<page?>[] pte;
+
+    public bool vma_is_anonymous() => anonymous;
+
+    public bool Contains(ulong hva) => hva >= vm_start && hva < vm_end;
+}
+
+/// <summary>mm->flags bits used here (§2).</summary>
+public static class MmFlags
+{
+    public const int MMF_UNSTABLE = 1 << 0;
+    public const int MMF_OOM_SKIP = 1 << 1;
+    public const int MMF_OOM_REAP_QUEUED = 1 << 2;
+}
+
+/// <summary>struct mm_struct: users/count, mmap_lock, flags, VMAs and the notifier subscriptions.</summary>
+public sealed class mm_struct
+{
+    public mm_struct(Kernel.Kernel kernel, PageAllocator allocator)
+    {
+        mmap_lock = new rw_semaphore(kernel, "&mm->mmap_lock");
+        flags = new Shared<int>("mm->flags");
+        mm_users = new Shared<int>("mm->mm_users", 1);
+        mm_count = new Shared<int>("mm->mm_count", 1);
+        this.allocator = allocator;
+    }
+
+    public readonly rw_semaphore mmap_lock;
+    public readonly Shared<int> flags;
+    public readonly Shared<int> mm_users;
+    public readonly Shared<int> mm_count;
+    public readonly List<vm_area_struct> vmas = new();
+    public readonly PageAllocator allocator;
+    public mmu_notifier_subscriptions? notifier_subscriptions;
+
+    public bool mm_has_notifiers() => notifier_subscriptions != null;
+
+    public vm_area_struct? find_vma(ulong hva) => vmas.FirstOrDefault(v => v.Contains(hva));
+}

@@ -1,0 +1,93 @@
+using Lockstep.Engine;
+using Lockstep.Kernel;
+using Lockstep.Models.mm;
+
+namespace Lockstep.Models.virt.kvm;
+
+/// <summary>struct kvm_memory_slot: guest frames [base_gfn, base_gfn + npages) backed by host VA userspace_addr.</summary>
+public sealed record kvm_memory_slot(int id, long base_gfn, long npages, ulong userspace_addr)
+{
+    public ulong hva_end => userspace_addr + (ulong)npages;
+
+    public long hva_to_gfn_memslot(ulong hva) => base_gfn + (long)(hva - userspace_addr);
+
+    public ulong gfn_to_hva_memslot(long gfn) => userspace_addr + (ulong)(gfn - base_gfn);
+}
+
+/// <summary>struct kvm_memslots: one memslot set; two per address space, one active (§3.1).</summary>
+public sealed record kvm_memslots(long generation, IReadOnlyList<kvm_memory_slot> slots)
+{
+    public kvm_memory_slot? gfn_to_memslot(long gfn) => slots.FirstOrDefault(s => gfn >= s.base_gfn && gfn < s.base_gfn + s.npages);
+
+    /// <summary>The hva_tree walk: slots whose host range intersects [start, end).</summary>
+    public IEnumerable<kvm_memory_slot> hva_tree_intersecting(ulong start, ulong end) => slots.Where(s => s.userspace_addr < end && start < s.hva_end);
+}
+
+/// <summary>struct gfn_to_pfn_cache (virt/kvm/pfncache.c): a kernel mapping of one guest page.</summary>
+public sealed class gfn_to_pfn_cache
+{
+    public gfn_to_pfn_cache(Kernel.Kernel kernel, ulong uhva, page? pfn)
+    {
+        @lock = new rwlock_t(kernel, "&gpc->lock");
+        this.uhva = uhva;
+        this.pfn = pfn;
+        valid = pfn != null;
+    }
+
+    public readonly rwlock_t @lock;
+    public readonly ulong uhva;
+    public page? pfn;
+    public bool valid;
+}
+
+/// <summary>struct kvm: the fields of KERNEL-FACTS §3.1.</summary>
+public sealed class kvm
+{
+    public const long INVALID_GPA = -1;
+
+    public kvm(Kernel.Kernel kernel, mm_struct mm, KernelLock mn_invalidate_lock, KernelLock mmu_lock)
+    {
+        this.mm = mm;
+        this.mn_invalidate_lock = mn_invalidate_lock;
+        this.mmu_lock = mmu_lock;
+        slots_lock = new mutex(kernel, "&kvm->slots_lock");
+        slots_arch_lock = new mutex(kernel, "&kvm->slots_arch_lock");
+        srcu = new srcu_struct(kernel, "&kvm->srcu");
+        gpc_lock = new spinlock_t(kernel, "&kvm->gpc_lock");
+        mn_memslots_update_rcuwait = new rcuwait("kvm->mn_memslots_update_rcuwait");
+    }
+
+    public readonly mm_struct mm;
+    public readonly KernelLock mmu_lock;
+    public readonly KernelLock mn_invalidate_lock;
+    public readonly mutex slots_lock, slots_arch_lock;
+    public readonly srcu_struct srcu;
+    public readonly spinlock_t gpc_lock;
+    public readonly List<gfn_to_pfn_cache> gpc_list = new();
+    public readonly rcuwait mn_memslots_update_rcuwait;
+
+    /// <summary>Shared: the atomic-count proposal touches it without the lock, and that race must be visible.</summary>
+    public readonly Shared<long> mn_active_invalidate_count = new("kvm->mn_active_invalidate_count");
+
+    /// <summary>Read locklessly by the fault's snapshot.</summary>
+    public readonly Shared<long> mmu_invalidate_seq = new("kvm->mmu_invalidate_seq");
+
+    // Under mmu_lock (write) only.
+    public long mmu_invalidate_in_progress;
+    public long mmu_invalidate_range_start = INVALID_GPA, mmu_invalidate_range_end = INVALID_GPA;
+
+    /// <summary>__memslots[as][2] for the one address space modelled, and the active pointer.</summary>
+    public readonly kvm_memslots[] __memslots = new kvm_memslots[2];
+    public Shared<kvm_memslots> memslots = null!;
+
+    /// <summary>The secondary page table: gfn -> page, under mmu_lock.</summary>
+    public readonly Dictionary<long, page> sptes = new();
+
+    public mmu_notifier mmu_notifier = null!;
+    public readonly Shared<bool> vm_dead = new("kvm->vm_dead");
+
+    /// <summary>oom_reaping flag of the oom-enter proposals.</summary>
+    public readonly Shared<bool> oom_reaping = new("kvm->oom_reaping");
+
+    public bool freed;
+}

@@ -1,0 +1,287 @@
+using Lockstep.Engine;
+using Lockstep.Kernel;
+using Lockstep.Models.mm;
+using static Lockstep.Kernel.Api;
+using static Lockstep.Kernel.Srcu;
+using static Lockstep.Kernel.rcuwait;
+
+namespace Lockstep.Models.virt.kvm;
+
+/// <summary>The arguments of kvm_handle_hva_range (§3.3).</summary>
+public sealed record kvm_mmu_notifier_range(ulong start, ulong end, Func<kvm, kvm_memory_slot, long, long, bool>? handler,
+    Func<kvm, SimTask>? on_lock, bool flush_on_ret, bool may_block);
+
+/// <summary>
+/// virt/kvm/kvm_main.c as far as KERNEL-FACTS §3 describes it; it is also kvm_mmu_notifier_ops. Proposals that
+/// patch KVM derive from it and override the functions their patch changes.
+/// </summary>
+public partial class KvmMain : mmu_notifier_ops
+{
+    public KvmMain(Mm mm) => this.mm = mm;
+
+    protected readonly Mm mm;
+
+    protected Kernel.Kernel kernel => mm.kernel;
+
+    public override Op Implements => Op.invalidate_range_start | Op.invalidate_range_end | Op.clear_flush_young | Op.clear_young | Op.test_young | Op.release;
+
+    protected static kvm mmu_notifier_to_kvm(mmu_notifier mn) => (kvm)mn.container!;
+
+    /// <summary>The declaration of kvm->mn_invalidate_lock (spin_lock_init in kvm_create_vm).</summary>
+    protected virtual KernelLock mn_invalidate_lock_init() => new spinlock_t(kernel, "&kvm->mn_invalidate_lock");
+
+    // ---- VM creation (§3.5 kvm_init_mmu_notifier) ----
+
+    public async SimTask<kvm> kvm_create_vm(mm_struct mm_, IReadOnlyList<kvm_memory_slot> slots)
+    {
+        using var fn = KernelFunction.Enter();
+        var k = new kvm(kernel, mm_, mn_invalidate_lock_init(), new rwlock_t(kernel, "&kvm->mmu_lock"));
+        k.__memslots[0] = new kvm_memslots(0, slots);
+        k.__memslots[1] = new kvm_memslots(0, Array.Empty<kvm_memory_slot>());
+        k.memslots = new Shared<kvm_memslots>("kvm->memslots[0]", k.__memslots[0]);
+        await mm.mmgrab(mm_);
+        mm_.allocator.secondary_mappers.Add(p => kvm_maps_page(k, p));
+        await kvm_init_mmu_notifier(k);
+        return k;
+    }
+
+    private async SimTask kvm_init_mmu_notifier(kvm k)
+    {
+        using var fn = KernelFunction.Enter();
+        k.mmu_notifier = new mmu_notifier(this) { container = k };
+        await mm.mmu_notifier_register(k.mmu_notifier, k.mm);
+    }
+
+    /// <summary>
+    /// The S1 oracle: does any SPTE or usable gpc of this VM map <paramref name="p"/>? release (§3.5) zaps SPTEs but not
+    /// gpcs; a gpc is only used from a vCPU ioctl, which KVM refuses once the VMM's mm has no users, so a gpc
+    /// counts while mm_users &gt; 0.
+    /// </summary>
+    private static string? kvm_maps_page(kvm k, page p)
+    {
+        foreach (var (gfn, mapped) in k.sptes)
+            if (mapped == p) return $"kvm SPTE gfn 0x{gfn:x} -> {p}";
+        if (k.mm.mm_users.Peek <= 0) return null;
+        foreach (var gpc in k.gpc_list)
+            if (gpc.valid && gpc.pfn == p) return $"kvm gfn_to_pfn_cache uhva 0x{gpc.uhva:x} -> {p}";
+        return null;
+    }
+
+    // ---- kvm_handle_hva_range (§3.3) ----
+
+    public async SimTask<(bool ret, bool found_memslot)> kvm_handle_hva_range(kvm k, kvm_mmu_notifier_range range)
+    {
+        using var fn = KernelFunction.Enter();
+        var ret = false;
+        var found_memslot = false;
+        var idx = await srcu_read_lock(k.srcu);
+        var slots = await k.memslots.Read();
+        foreach (var slot in slots.hva_tree_intersecting(range.start, range.end))
+        {
+            var hva_start = Math.Max(range.start, slot.userspace_addr);
+            var hva_end = Math.Min(range.end, slot.hva_end);
+            var gfn_start = slot.hva_to_gfn_memslot(hva_start);
+            var gfn_end = slot.hva_to_gfn_memslot(hva_end - 1) + 1;
+            if (!found_memslot)
+            {
+                found_memslot = true;
+                await KVM_MMU_LOCK(k.mmu_lock);
+                if (range.on_lock != null) await range.on_lock(k);
+                if (range.handler == null) break;
+            }
+            ret |= range.handler!(k, slot, gfn_start, gfn_end);
+        }
+        if (range.flush_on_ret && ret) kvm_flush_remote_tlbs(k);
+        if (found_memslot) await KVM_MMU_UNLOCK(k.mmu_lock);
+        await srcu_read_unlock(k.srcu, idx);
+        return (ret, found_memslot);
+    }
+
+    // ---- invalidation bookkeeping (§3.4) ----
+
+    public static SimTask kvm_mmu_invalidate_begin(kvm k)
+    {
+        k.mmu_invalidate_in_progress++;
+        if (k.mmu_invalidate_in_progress == 1)
+        {
+            k.mmu_invalidate_range_start = kvm.INVALID_GPA;
+            k.mmu_invalidate_range_end = kvm.INVALID_GPA;
+        }
+        return SimTask.CompletedTask;
+    }
+
+    public static void kvm_mmu_invalidate_range_add(kvm k, long start, long end)
+    {
+        if (k.mmu_invalidate_in_progress == 0)
+            Sim.Report(KernelLog.Warning("S6", "range-add-without-begin", "WARNING: kvm_mmu_invalidate_range_add with mmu_invalidate_in_progress == 0", "range_add"));
+        if (k.mmu_invalidate_range_start == kvm.INVALID_GPA)
+        {
+            k.mmu_invalidate_range_start = start;
+            k.mmu_invalidate_range_end = end;
+        }
+        else
+        {
+            k.mmu_invalidate_range_start = Math.Min(k.mmu_invalidate_range_start, start);
+            k.mmu_invalidate_range_end = Math.Max(k.mmu_invalidate_range_end, end);
+        }
+    }
+
+    /// <summary>kvm_mmu_unmap_gfn_range: range_add, then the arch zap; returns whether a flush is needed.</summary>
+    public static bool kvm_mmu_unmap_gfn_range(kvm k, kvm_memory_slot slot, long start, long end)
+    {
+        kvm_mmu_invalidate_range_add(k, start, end);
+        return Mmu.kvm_unmap_gfn_range(k, start, end);
+    }
+
+    public static async SimTask kvm_mmu_invalidate_end(kvm k)
+    {
+        await k.mmu_invalidate_seq.Update(static s => s + 1);   // smp_wmb() before the decrement
+        k.mmu_invalidate_in_progress--;
+        if (k.mmu_invalidate_in_progress < 0)
+            Sim.Report(KernelLog.Warning("S6", "in-progress-underflow", "WARNING: KVM_BUG_ON(kvm->mmu_invalidate_in_progress < 0)", "in_progress"));
+    }
+
+    public static void kvm_flush_remote_tlbs(kvm k) => Sim.Note("kvm_flush_remote_tlbs");
+
+    // ---- the notifier callbacks (§3.5) ----
+
+    public override SimTask<int> invalidate_range_start(mmu_notifier mn, mmu_notifier_range range) => kvm_mmu_notifier_invalidate_range_start(mn, range);
+
+    public override SimTask invalidate_range_end(mmu_notifier mn, mmu_notifier_range range) => kvm_mmu_notifier_invalidate_range_end(mn, range);
+
+    public override SimTask release(mmu_notifier mn, mm_struct mm_) => kvm_mmu_notifier_release(mn, mm_);
+
+    public override SimTask<int> clear_flush_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end) => kvm_mmu_notifier_clear_flush_young(mn, mm_, start, end);
+
+    public virtual async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
+    {
+        using var fn = KernelFunction.Enter();
+        var k = mmu_notifier_to_kvm(mn);
+        var hva_range = new kvm_mmu_notifier_range(range.start, range.end, kvm_mmu_unmap_gfn_range, kvm_mmu_invalidate_begin,
+            flush_on_ret: true, may_block: range.mmu_notifier_range_blockable());
+
+        await spin_lock(k.mn_invalidate_lock);
+        await k.mn_active_invalidate_count.Update(static c => c + 1);
+        await spin_unlock(k.mn_invalidate_lock);
+
+        await gfn_to_pfn_cache_invalidate_start(k, range.start, range.end);
+
+        if ((await kvm_handle_hva_range(k, hva_range)).found_memslot)
+            kvm_arch_guest_memory_reclaimed(k);
+        return 0;
+    }
+
+    public virtual async SimTask kvm_mmu_notifier_invalidate_range_end(mmu_notifier mn, mmu_notifier_range range)
+    {
+        using var fn = KernelFunction.Enter();
+        var k = mmu_notifier_to_kvm(mn);
+        var hva_range = new kvm_mmu_notifier_range(range.start, range.end, null, kvm_mmu_invalidate_end,
+            flush_on_ret: false, may_block: range.mmu_notifier_range_blockable());
+        await kvm_handle_hva_range(k, hva_range);
+
+        await spin_lock(k.mn_invalidate_lock);
+        var count = await k.mn_active_invalidate_count.Read();
+        if (count == 0)
+            Sim.Report(KernelLog.Warning("S6", "count-underflow", "WARNING: invalidate_range_end with mn_active_invalidate_count == 0", "end"));
+        else
+            await k.mn_active_invalidate_count.Write(--count);
+        var wake = count == 0;
+        await spin_unlock(k.mn_invalidate_lock);
+
+        if (wake) await rcuwait_wake_up(k.mn_memslots_update_rcuwait);
+    }
+
+    public async SimTask kvm_mmu_notifier_release(mmu_notifier mn, mm_struct mm_)
+    {
+        using var fn = KernelFunction.Enter();
+        var k = mmu_notifier_to_kvm(mn);
+        var idx = await srcu_read_lock(k.srcu);
+        await kvm_flush_shadow_all(k);
+        await srcu_read_unlock(k.srcu, idx);
+    }
+
+    public async SimTask<int> kvm_mmu_notifier_clear_flush_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end)
+    {
+        using var fn = KernelFunction.Enter();
+        var k = mmu_notifier_to_kvm(mn);
+        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, Mmu.kvm_age_gfn, null, flush_on_ret: true, may_block: false));
+        return r.ret ? 1 : 0;
+    }
+
+    /// <summary>kvm_flush_shadow_all: zap every SPTE (kvm_arch_flush_shadow_all) and the reclaimed hook.</summary>
+    public async SimTask kvm_flush_shadow_all(kvm k)
+    {
+        using var fn = KernelFunction.Enter();
+        await KVM_MMU_LOCK(k.mmu_lock);
+        k.sptes.Clear();
+        kvm_flush_remote_tlbs(k);
+        await KVM_MMU_UNLOCK(k.mmu_lock);
+        kvm_arch_guest_memory_reclaimed(k);
+    }
+
+    public static void kvm_arch_guest_memory_reclaimed(kvm k) => Sim.Note("kvm_arch_guest_memory_reclaimed");
+
+    // ---- memslot updates (§3.8) ----
+
+    /// <summary>kvm_set_memslot for a DELETE of <paramref name="slot"/>: swap in a set without it, wait for readers, zap it.</summary>
+    public async SimTask kvm_delete_memslot(kvm k, kvm_memory_slot slot)
+    {
+        using var fn = KernelFunction.Enter("kvm_set_memslot");
+        await mutex_lock(k.slots_lock);
+        await mutex_lock(k.slots_arch_lock);
+        var active = await k.memslots.Read();
+        var inactive = new kvm_memslots(active.generation, active.slots.Where(s => s != slot).ToList());
+        await kvm_swap_active_memslots(k, inactive);
+        await KVM_MMU_LOCK(k.mmu_lock);
+        Mmu.kvm_unmap_gfn_range(k, slot.base_gfn, slot.base_gfn + slot.npages);   // kvm_arch_flush_shadow_memslot
+        await KVM_MMU_UNLOCK(k.mmu_lock);
+        await mutex_unlock(k.slots_lock);
+    }
+
+    public virtual async SimTask kvm_swap_active_memslots(kvm k, kvm_memslots slots)
+    {
+        using var fn = KernelFunction.Enter();
+        var gen = slots.generation;
+        await spin_lock(k.mn_invalidate_lock);
+        await prepare_to_rcuwait(k.mn_memslots_update_rcuwait);
+        while (await k.mn_active_invalidate_count.Read() != 0)
+        {
+            await set_current_state(TaskState.TASK_UNINTERRUPTIBLE);
+            await spin_unlock(k.mn_invalidate_lock);
+            await schedule();
+            await spin_lock(k.mn_invalidate_lock);
+        }
+        await finish_rcuwait(k.mn_memslots_update_rcuwait);
+        await k.memslots.Write(slots with { generation = gen + 1 });   // rcu_assign_pointer
+        await spin_unlock(k.mn_invalidate_lock);
+        await mutex_unlock(k.slots_arch_lock);
+        await synchronize_srcu_expedited(k.srcu);
+    }
+
+    /// <summary>is_page_fault_stale (arch/x86/kvm/mmu/mmu.c), mmu_lock held: the invalidation check of §3.6.</summary>
+    public virtual SimTask<bool> is_page_fault_stale(kvm k, long mmu_seq, long gfn) => Mmu.mmu_invalidate_retry_gfn(k, mmu_seq, gfn);
+
+    // ---- teardown (§3.9) ----
+
+    public virtual async SimTask kvm_destroy_vm(kvm k)
+    {
+        using var fn = KernelFunction.Enter();
+        await mm.mmu_notifier_unregister(k.mmu_notifier, k.mm);
+        if (rcuwait_active(k.mn_memslots_update_rcuwait))
+            Sim.Report(KernelLog.Warning("S6", "destroy-with-waiter", "WARNING: rcuwait_active(&kvm->mn_memslots_update_rcuwait) in kvm_destroy_vm", "rcuwait"));
+        if (await k.mn_active_invalidate_count.Read() != 0)
+            await k.mn_active_invalidate_count.Write(0);
+        else if (k.mmu_invalidate_in_progress != 0)
+            Sim.Report(KernelLog.Warning("S6", "destroy-in-progress", "WARNING: kvm->mmu_invalidate_in_progress != 0 in kvm_destroy_vm", "destroy"));
+        kvm_arch_free_vm(k);
+        await mm.mmdrop(k.mm);
+    }
+
+    protected static void kvm_arch_free_vm(kvm k)
+    {
+        k.freed = true;
+        k.mmu_notifier.freed = true;
+        k.sptes.Clear();
+        k.gpc_list.Clear();
+    }
+}
