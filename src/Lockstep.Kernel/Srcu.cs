@@ -69,7 +69,7 @@ public static class Srcu
     {
         using var fn = KernelFunction.Enter();
         lock_map_sync(ssp.dep_map);
-        might_sleep();
+        __might_resched("kernel/rcu/srcutree.c", 1461, 0, "__might_sleep");
         var before = await ssp.Readers.Update(static r => r with { NextTicket = r.NextTicket + 1 });
         var barrier = before.NextTicket;
         Note($"wait_for_completion (grace period of {ssp.Name})");

@@ -62,9 +62,10 @@ public static class Suite
     private static Violation HungTasks(DeadlockViolation d)
     {
         var sb = new StringBuilder();
-        foreach (var t in d.Blocked)
+        var hung = d.Blocked.Where(t => t.Tag is TaskStruct { pid: not 0 }).ToList();   // not the scenario's boot task joining them
+        foreach (var t in hung)
         {
-            if (t.Tag is not TaskStruct task) continue;
+            var task = (TaskStruct)t.Tag!;
             sb.AppendLine($"INFO: task {task.comm}:{task.pid} blocked for more than 120 seconds.");
             sb.AppendLine("\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\" disables this message.");
             sb.AppendLine($"task:{task.comm,-15} state:D pid:{task.pid} ({t.PendingDescription})");
@@ -80,7 +81,7 @@ public static class Suite
                     sb.AppendLine($" #{i}: ({task.held_locks[i].Class.Name}), at: {task.held_locks[i].Site}");
             }
         }
-        var first = d.Blocked.Select(t => t.Tag).OfType<TaskStruct>().FirstOrDefault();
+        var first = hung.Select(t => t.Tag).OfType<TaskStruct>().FirstOrDefault();
         var headline = first != null ? $"INFO: task {first.comm}:{first.pid} blocked for more than 120 seconds." : d.Message;
         return new KernelReport("S4", "hung-task", headline, sb.ToString(), first?.ToString() ?? "?",
             string.Join(",", d.Blocked.Select(t => t.Name)), first?.Kernel.Config ?? KernelConfig.Default)

@@ -1,0 +1,48 @@
+using Lockstep.Cli.Commands;
+
+namespace Lockstep.Cli;
+
+public static class Program
+{
+    private const string Usage = """
+        usage: lockstep <command> [options]
+
+          check     every proposal × config × property over the scenarios; prints the verdict matrix
+          explain   TOKEN: the counterexample step by step, then the kernel-log report
+          list      proposals, configs, scenarios and properties
+          demo      the engine's own demo programs (analytic trace counts, planted bugs)
+
+        lockstep check --help, lockstep explain --help for their options
+        """;
+
+    public static int Main(string[] args)
+    {
+        try
+        {
+            if (args.Length == 0 || args[0] is "-h" or "--help" or "help")
+            {
+                Console.WriteLine(Usage);
+                return args.Length == 0 ? 2 : 0;
+            }
+            var rest = args[1..];
+            return args[0] switch
+            {
+                "check" => CheckCommand.Run(rest),
+                "explain" or "replay" => ExplainCommand.Run(rest),
+                "list" => ListCommand.Run(),
+                "demo" => DemoCommand.Run(rest),
+                _ => throw new UsageException($"unknown command '{args[0]}' (known: check, explain, list, demo)"),
+            };
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"lockstep: {e.Message}");
+            return 2;
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine($"lockstep: {e.Message}");
+            return 2;
+        }
+    }
+}
