@@ -11,6 +11,7 @@ public static class Program
           explain   TOKEN: the counterexample step by step, then the kernel-log report
           list      proposals, configs, scenarios and properties
           demo      the engine's own demo programs (analytic trace counts, planted bugs)
+          replay    PROGRAM TOKEN: one execution of a demo program, step by step
 
         lockstep check --help, lockstep explain --help for their options
         """;
@@ -28,10 +29,11 @@ public static class Program
             return args[0] switch
             {
                 "check" => CheckCommand.Run(rest),
-                "explain" or "replay" => ExplainCommand.Run(rest),
+                "explain" => ExplainCommand.Run(rest),
+                "replay" => ReplayCommand.Run(rest),
                 "list" => ListCommand.Run(),
                 "demo" => DemoCommand.Run(rest),
-                _ => throw new UsageException($"unknown command '{args[0]}' (known: check, explain, list, demo)"),
+                _ => throw new UsageException($"unknown command '{args[0]}' (known: check, explain, list, demo, replay)"),
             };
         }
         catch (UsageException e)
