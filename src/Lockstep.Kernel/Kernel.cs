@@ -46,10 +46,23 @@ public sealed class Kernel
 
     internal static ExecutionState State => (ExecutionState)Sim.Execution.Context!;
 
-    /// <summary>Per-execution kernel state: taint, the might_sleep ratelimit.</summary>
+    /// <summary>
+    /// Waits until all deferred work of this execution is done: every workqueue drained and every SRCU callback run.
+    /// A model's "the system is quiet" checks call it first.
+    /// </summary>
+    public static async SimTask wait_for_deferred_work()
+    {
+        var state = State;
+        for (var i = 0; i < state.Workqueues.Count; i++) await workqueue_struct.flush_workqueue(state.Workqueues[i]);
+        for (var i = 0; i < state.SrcuWithCallbacks.Count; i++) await Srcu.srcu_barrier(state.SrcuWithCallbacks[i]);
+    }
+
+    /// <summary>Per-execution kernel state: taint, the deferred-work queues.</summary>
     internal sealed class ExecutionState
     {
         public bool TaintWarn;
+        public readonly List<workqueue_struct> Workqueues = new();
+        public readonly List<srcu_struct> SrcuWithCallbacks = new();
     }
 }
 

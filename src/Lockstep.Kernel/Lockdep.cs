@@ -65,6 +65,20 @@ public sealed class Lockdep
 
     private bool On => _kernel.Config.PROVE_LOCKING;
 
+    // Like lockdep's lock_chains: a held-lock chain plus the new acquisition, once validated, is not validated again.
+    // A cycle closed later is found when its closing dependency is added, so nothing is missed.
+    private readonly HashSet<ulong> _validatedChains = new();
+
+    private static ulong ChainKey(TaskStruct task, LockClass cls, int read, bool trylock)
+    {
+        var h = 14695981039346656037UL;
+        void Mix(long v) => h = (h ^ (ulong)v) * 1099511628211UL;
+        foreach (var held in task.held_locks) Mix(held.Class.Id * 4L + held.Read);
+        Mix(-1);
+        Mix(cls.Id * 8L + read * 2L + (trylock ? 1 : 0));
+        return h;
+    }
+
     /// <summary>The acquisition site: the innermost modelled kernel function, else the C# caller.</summary>
     private static string Site(TaskStruct task, string caller) => task.stack.Count > 0 ? task.stack[^1] : caller;
 
@@ -75,13 +89,13 @@ public sealed class Lockdep
     public void Acquire(TaskStruct task, LockClass cls, object instance, int read, bool trylock, string site, bool sync = false)
     {
         site = Site(task, site);
-        if (On)
+        if (On && _validatedChains.Add(ChainKey(task, cls, read, trylock)))
         {
             if (!trylock) CheckDeadlock(task, cls, read, site);
             CheckWaitContext(task, cls, site);
             if (!trylock) AddDependencies(task, cls, read, site);
         }
-        if (!sync) task.held_locks.Add(new HeldLock(cls, instance, read, site, task.stack.ToArray()));
+        if (!sync) task.held_locks.Add(new HeldLock(cls, instance, read, site));
     }
 
     /// <summary>lock_release.</summary>

@@ -85,6 +85,7 @@ public static class Srcu
         if (!ssp.WorkerStarted)
         {
             ssp.WorkerStarted = true;
+            Kernel.State.SrcuWithCallbacks.Add(ssp);
             ssp.Kernel.kthread_run(() => srcu_invoke_callbacks(ssp), "kworker/0:1", 20, daemon: true);
         }
     }

@@ -58,4 +58,4 @@ public sealed class TaskStruct
 }
 
 /// <summary>One entry of a task's held-lock stack. <see cref="Read"/> is lockdep's read: 0 exclusive, 1 shared, 2 recursive read.</summary>
-public sealed record HeldLock(LockClass Class, object Instance, int Read, string Site, IReadOnlyList<string> Stack);
+public sealed record HeldLock(LockClass Class, object Instance, int Read, string Site);

@@ -67,6 +67,7 @@ public sealed class workqueue_struct
     private readonly Shared<System.Collections.Immutable.ImmutableQueue<work_struct>> _queue;
     private readonly Kernel _kernel;
     private readonly string _name;
+    private readonly Shared<bool> _busy;
     private bool _started;
 
     public workqueue_struct(Kernel kernel, string name)
@@ -74,6 +75,8 @@ public sealed class workqueue_struct
         _kernel = kernel;
         _name = name;
         _queue = new($"{name}.queue", System.Collections.Immutable.ImmutableQueue<work_struct>.Empty);
+        _busy = new($"{name}.busy");
+        Kernel.State.Workqueues.Add(this);
     }
 
     /// <summary>False if the work was already pending.</summary>
@@ -95,13 +98,23 @@ public sealed class workqueue_struct
         {
             var q = await _queue.WaitUntil(static q => !q.IsEmpty);
             var work = q.Peek();
+            await _busy.Write(true);
             await work.running.Write(true);
             await _queue.Update(static q => q.Dequeue());
             await work.pending.Write(false);
             using (KernelFunction.Enter("process_one_work"))
                 await work.func();
             await work.running.Write(false);
+            await _busy.Write(false);
         }
+    }
+
+    /// <summary>Waits until every work queued so far has run.</summary>
+    public static async SimTask flush_workqueue(workqueue_struct wq)
+    {
+        might_sleep();
+        await wq._queue.WaitUntil(static q => q.IsEmpty);
+        await wq._busy.WaitUntil(static b => !b);
     }
 
     /// <summary>Waits until the work is neither pending nor running.</summary>

@@ -65,6 +65,7 @@ public static class Quiescence
 {
     public static async SimTask Check(World w)
     {
+        await Kernel.Kernel.wait_for_deferred_work();
         if (w.kvm.freed) return;
         var count = await w.kvm.mn_active_invalidate_count.Read();
         if (count != 0)

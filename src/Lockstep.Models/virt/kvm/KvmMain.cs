@@ -25,7 +25,14 @@ public partial class KvmMain : mmu_notifier_ops
 
     public override Op Implements => Op.invalidate_range_start | Op.invalidate_range_end | Op.clear_flush_young | Op.clear_young | Op.test_young | Op.release;
 
-    protected static kvm mmu_notifier_to_kvm(mmu_notifier mn) => (kvm)mn.container!;
+    /// <summary>container_of(mn, struct kvm, mmu_notifier); reaching a freed VM this way is a use-after-free (S7).</summary>
+    protected static kvm mmu_notifier_to_kvm(mmu_notifier mn)
+    {
+        var k = (kvm)mn.container!;
+        if (k.freed)
+            Sim.Report(KernelLog.Warning("S7", "kvm-use-after-free", "BUG: KASAN: slab-use-after-free in a KVM MMU-notifier callback (struct kvm already freed)", "kvm"));
+        return k;
+    }
 
     /// <summary>The declaration of kvm->mn_invalidate_lock (spin_lock_init in kvm_create_vm).</summary>
     protected virtual KernelLock mn_invalidate_lock_init() => new spinlock_t(kernel, "&kvm->mn_invalidate_lock");

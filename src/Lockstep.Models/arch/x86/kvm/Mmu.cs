@@ -69,7 +69,7 @@ public static class Mmu
             var mmu_lock = (rwlock_t)k.mmu_lock;
             await read_lock(mmu_lock);
             var stale = await code.is_page_fault_stale(k, mmu_seq, gfn);
-            if (!stale) k.sptes[gfn] = page;   // tdp_mmu_map_handle_target_level
+            if (!stale) kvm_tdp_mmu_map(k, gfn, page);
             await read_unlock(mmu_lock);
             await k.mm.allocator.put_page(page);   // kvm_release_faultin_page
             await srcu_read_unlock(k.srcu, idx);
@@ -77,6 +77,15 @@ public static class Mmu
             await Sim.Yield();   // RET_PF_RETRY: the vCPU re-enters the guest and faults again
         }
         return false;
+    }
+
+    /// <summary>Installs the SPTE (tdp_mmu_map_handle_target_level), checking I2 of §3.7: never inside an open invalidation.</summary>
+    private static void kvm_tdp_mmu_map(kvm k, long gfn, page p)
+    {
+        if (k.mmu_invalidate_in_progress != 0 && gfn >= k.mmu_invalidate_range_start && gfn < k.mmu_invalidate_range_end)
+            Sim.Report(KernelLog.Warning("S1", "spte-in-open-invalidation",
+                $"BUG: SPTE for gfn 0x{gfn:x} installed while an invalidation of [0x{k.mmu_invalidate_range_start:x}, 0x{k.mmu_invalidate_range_end:x}) is open", $"{gfn}"));
+        k.sptes[gfn] = p;
     }
 
     /// <summary>hva_to_pfn via GUP: fails on an unstable mm (§2.6 step 1); takes a page reference.</summary>

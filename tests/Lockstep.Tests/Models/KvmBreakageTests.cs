@@ -1,0 +1,109 @@
+using Lockstep.Engine;
+using Lockstep.Kernel;
+using Lockstep.Models;
+using Lockstep.Models.mm;
+using Lockstep.Models.Proposals;
+using Lockstep.Models.virt.kvm;
+using static Lockstep.Kernel.Api;
+using static Lockstep.Kernel.Srcu;
+
+namespace Lockstep.Tests.Models;
+
+/// <summary>
+/// The KVM model on mainline !RT passes every property exhaustively; each deliberate breakage of issue 5 is caught
+/// (KERNEL-FACTS §3.7, §3.8).
+/// </summary>
+public class KvmBreakageTests
+{
+    private static ScenarioRun Run(Func<Mm, KvmMain> kvm, string scenario)
+        => Suite.Run(new Proposal("breakage", "test", "test", k => new Mm(k), kvm), KernelConfig.Default,
+            Lockstep.Models.Scenarios.Catalog.Find(scenario), new DporStrategy(), new ExplorationOptions { MaxExecutions = 100_000 });
+
+    [Theory]
+    // Executions on this model: oom-reap-vs-fault 157, oom-reap-vs-memslot 18, oom-reap-vs-exit 45,015, munmap-vs-fault 394.
+    [InlineData("oom-reap-vs-fault", 157)]
+    [InlineData("oom-reap-vs-memslot", 18)]
+    [InlineData("oom-reap-vs-exit", 45_015)]
+    [InlineData("munmap-vs-fault", 394)]
+    public void MainlineNonRtPassesEveryScenarioExhaustively(string scenario, long executions)
+    {
+        var r = Run(m => new KvmMain(m), scenario);
+        Assert.True(r.Exploration.Exhaustive);
+        Assert.Equal(executions, r.Exploration.Executions);
+        Assert.Empty(r.Findings);
+    }
+
+    [Fact]
+    public void DroppingTheMemslotWaitLeavesInProgressUnbalanced()   // the bug 52ac8b358b0c fixed
+    {
+        var r = Run(m => new NoMemslotWait(m), "oom-reap-vs-memslot");
+        Assert.Contains(r.Findings, f => f.Property == "S6");
+        Assert.Contains(r.Findings, f => f.Property == "L4");
+    }
+
+    [Theory]
+    [InlineData("oom-reap-vs-fault")]
+    [InlineData("munmap-vs-fault")]
+    public void DroppingTheSeqCheckInTheFaultMapsAFreedPage(string scenario)
+        => Assert.Contains(Run(m => new NoSeqCheck(m), scenario).Findings, f => f.Property == "S1");
+
+    [Theory]
+    [InlineData("oom-reap-vs-fault")]
+    [InlineData("munmap-vs-fault")]
+    public void SkippingTheZapInStartMapsAFreedPage(string scenario)
+        => Assert.Contains(Run(m => new NoZapInStart(m), scenario).Findings, f => f.Property == "S1");
+
+    [Fact]
+    public void IncrementingTheCountWithoutTheLockBreaksTheCounters()
+        => Assert.Contains(Run(m => new CountWithoutLock(m), "oom-reap-vs-memslot").Findings, f => f.Property == "S6");
+
+    /// <summary>kvm_swap_active_memslots without the wait for mn_active_invalidate_count == 0.</summary>
+    private sealed class NoMemslotWait(Mm mm) : KvmMain(mm)
+    {
+        public override async SimTask kvm_swap_active_memslots(kvm k, kvm_memslots slots)
+        {
+            await spin_lock(k.mn_invalidate_lock);
+            await k.memslots.Write(slots with { generation = slots.generation + 1 });
+            await spin_unlock(k.mn_invalidate_lock);
+            await mutex_unlock(k.slots_arch_lock);
+            await synchronize_srcu_expedited(k.srcu);
+        }
+    }
+
+    /// <summary>A fault that never checks mmu_invalidate_retry_gfn.</summary>
+    private sealed class NoSeqCheck(Mm mm) : KvmMain(mm)
+    {
+        public override SimTask<bool> is_page_fault_stale(kvm k, long mmu_seq, long gfn) => SimTask<bool>.FromValue(false);
+    }
+
+    /// <summary>invalidate_range_start that counts and begins but zaps nothing.</summary>
+    private sealed class NoZapInStart(Mm mm) : KvmMain(mm)
+    {
+        public override async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
+        {
+            var k = mmu_notifier_to_kvm(mn);
+            await spin_lock(k.mn_invalidate_lock);
+            await k.mn_active_invalidate_count.Update(static c => c + 1);
+            await spin_unlock(k.mn_invalidate_lock);
+            await gfn_to_pfn_cache_invalidate_start(k, range.start, range.end);
+            await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(range.start, range.end, (_, _, _, _) => false,
+                kvm_mmu_invalidate_begin, flush_on_ret: true, may_block: range.mmu_notifier_range_blockable()));
+            return 0;
+        }
+    }
+
+    /// <summary>The count incremented with a plain read and write, outside mn_invalidate_lock.</summary>
+    private sealed class CountWithoutLock(Mm mm) : KvmMain(mm)
+    {
+        public override async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
+        {
+            var k = mmu_notifier_to_kvm(mn);
+            var count = await k.mn_active_invalidate_count.Read();
+            await k.mn_active_invalidate_count.Write(count + 1);
+            await gfn_to_pfn_cache_invalidate_start(k, range.start, range.end);
+            await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(range.start, range.end, kvm_mmu_unmap_gfn_range,
+                kvm_mmu_invalidate_begin, flush_on_ret: true, may_block: range.mmu_notifier_range_blockable()));
+            return 0;
+        }
+    }
+}
