@@ -58,6 +58,13 @@ public sealed class Execution
     /// <summary>A slot for the layer above (the kernel layer keeps its per-execution state here).</summary>
     public object? Context { get; set; }
 
+    /// <summary>
+    /// Only when tracing: called with the thread concerned for every trace event and every reported violation; what it
+    /// returns is kept with them (<see cref="TraceEvent.Annotation"/>, <see cref="Violation.Annotation"/>), e.g. the
+    /// kernel context of the task for a viewer.
+    /// </summary>
+    public Func<SimThread, object?>? Annotator { get; set; }
+
     /// <summary>The replay token of the execution so far: replaying it reaches this point.</summary>
     public string ScheduleSoFar() => Schedule.Encode(_choices);
 
@@ -217,13 +224,27 @@ public sealed class Execution
     }
 
     /// <summary>Records a violation; the execution goes on.</summary>
-    public void Report(Violation violation) => _violations.Add(violation);
+    public void Report(Violation violation)
+    {
+        Locate(violation);
+        _violations.Add(violation);
+    }
 
     /// <summary>Records a violation and ends the execution.</summary>
     public void Stop(Violation violation)
     {
+        Locate(violation);
         _violations.Add(violation);
         _stopped = true;
+    }
+
+    /// <summary>When tracing: where in the trace, by which thread, in what context the violation was reported.</summary>
+    private void Locate(Violation violation)
+    {
+        if (_trace == null) return;
+        violation.TracePosition = _trace.Count;
+        violation.ReportedBy = Running?.Id ?? -1;
+        if (Running != null && Annotator != null) violation.Annotation = Annotator(Running);
     }
 
     public void Note(string text)
@@ -244,7 +265,7 @@ public sealed class Execution
     }
 
     private void Record(SimThread thread, string text, bool isNote)
-        => _trace!.Add(new TraceEvent(Steps, thread.Id, thread.Name, text, isNote));
+        => _trace!.Add(new TraceEvent(Steps, thread.Id, thread.Name, text, isNote) { Annotation = Annotator?.Invoke(thread) });
 }
 
 /// <summary>What a strategy sees when it picks the next thread.</summary>

@@ -19,6 +19,9 @@ public sealed record ExplorationOptions
 
     /// <summary>Executions each shrinking round may spend.</summary>
     public long ShrinkBudget { get; init; } = 20_000;
+
+    /// <summary>Called after every execution of the exploration (not of shrinking) with the number done so far.</summary>
+    public Action<long>? Progress { get; init; }
 }
 
 /// <summary>What an exploration found.</summary>
@@ -65,6 +68,7 @@ public static class Explorer
             {
                 executions++;
             }
+            options.Progress?.Invoke(executions);
             strategy.EndExecution(end);
             if (end == ExecutionEnd.Pruned) pruned++;
             steps += execution.Steps;
@@ -91,8 +95,9 @@ public static class Explorer
     /// (prefix) schedule A, whose effects on the model's run-wide state (such as a lock-dependency graph) B's
     /// report depends on, then B.
     /// </summary>
+    /// <param name="annotator">Set as the traced execution's <see cref="Execution.Annotator"/>.</param>
     /// <exception cref="FormatException">The token is not a schedule.</exception>
-    public static ReplayResult Replay(Func<SimTask> model, string token, int maxSteps = 20_000)
+    public static ReplayResult Replay(Func<SimTask> model, string token, int maxSteps = 20_000, Func<SimThread, object?>? annotator = null)
     {
         var parts = token.Split('+');
         var schedules = parts.Select(Schedule.Decode).ToList();
@@ -104,7 +109,7 @@ public static class Explorer
         }
         var strategy = new ReplayStrategy(schedules[^1]);
         strategy.BeginExecution();
-        var execution = new Execution(strategy, maxSteps, tracing: true);
+        var execution = new Execution(strategy, maxSteps, tracing: true) { Annotator = annotator };
         execution.Run(model);
         foreach (var v in execution.Violations)
         {

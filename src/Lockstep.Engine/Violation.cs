@@ -35,6 +35,15 @@ public class Violation
 
     public int Preemptions { get; internal set; }
 
+    /// <summary>In a traced execution: how many trace events preceded the report (else -1).</summary>
+    public int TracePosition { get; internal set; } = -1;
+
+    /// <summary>In a traced execution: the id of the thread that reported it, -1 if none was running (a deadlock) or not traced.</summary>
+    public int ReportedBy { get; internal set; } = -1;
+
+    /// <summary>In a traced execution with an <see cref="Execution.Annotator"/>: its annotation of the reporting thread.</summary>
+    public object? Annotation { get; internal set; }
+
     public override string ToString() => $"{Kind}: {Message}";
 }
 
@@ -53,4 +62,8 @@ public sealed class ExecutionStoppedException : Exception
 }
 
 /// <summary>One line of an execution's trace: a scheduled operation or a note from the model.</summary>
-public readonly record struct TraceEvent(int Step, int Thread, string ThreadName, string Text, bool IsNote);
+public readonly record struct TraceEvent(int Step, int Thread, string ThreadName, string Text, bool IsNote)
+{
+    /// <summary>What <see cref="Execution.Annotator"/> returned for the thread when the event was recorded (null without one).</summary>
+    public object? Annotation { get; init; }
+}

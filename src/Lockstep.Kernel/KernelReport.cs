@@ -32,6 +32,13 @@ public class KernelReport : Violation
 
     public KernelConfig Config { get; }
 
+    /// <summary>
+    /// A lockdep report's lock classes along the offending dependencies, first lock first: for a circular dependency
+    /// the held lock, the new lock, then the existing chain back to the held lock; for recursive locking the held
+    /// class twice. Null for other reports.
+    /// </summary>
+    public IReadOnlyList<string>? LockChain { get; init; }
+
     public override string Key => $"{Property}:{Kind}:{Detail}";
 
     public override string Render() => Text;

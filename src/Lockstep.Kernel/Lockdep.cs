@@ -162,7 +162,8 @@ public sealed class Lockdep
             sb.AppendLine();
             HeldLocks(sb, task);
             Backtrace(sb, task);
-            Report(task, "lockdep-recursive", "WARNING: possible recursive locking detected", $"{cls.Name} at {site}; held at {held.Site}", sb);
+            Report(task, "lockdep-recursive", "WARNING: possible recursive locking detected", $"{cls.Name} at {site}; held at {held.Site}", sb,
+                new[] { held.Class.Name, cls.Name });
             return;
         }
     }
@@ -296,16 +297,17 @@ public sealed class Lockdep
         sb.AppendLine();
         HeldLocks(sb, task);
         Backtrace(sb, task);
+        var chain = new[] { held.Class.Name, cls.Name }.Concat(path.Select(d => d.To.Name)).ToArray();
         var v = new KernelReport("S3", "lockdep-circular", "WARNING: possible circular locking dependency detected",
-            sb.ToString(), task.ToString(), string.Join(" -> ", new[] { held.Class.Name, cls.Name }.Concat(path.Select(d => d.To.Name))), _kernel.Config)
-        { Prerequisite = path.Select(d => d.Token).Where(t => t.Length > 0).FirstOrDefault() };
+            sb.ToString(), task.ToString(), string.Join(" -> ", chain), _kernel.Config)
+        { Prerequisite = path.Select(d => d.Token).Where(t => t.Length > 0).FirstOrDefault(), LockChain = chain };
         Kernel.State.TaintWarn = true;
         Sim.Report(v);
     }
 
-    private void Report(TaskStruct task, string kind, string headline, string detail, StringBuilder sb)
+    private void Report(TaskStruct task, string kind, string headline, string detail, StringBuilder sb, IReadOnlyList<string>? chain = null)
     {
-        Sim.Report(new KernelReport("S3", kind, headline, sb.ToString(), task.ToString(), detail, _kernel.Config));
+        Sim.Report(new KernelReport("S3", kind, headline, sb.ToString(), task.ToString(), detail, _kernel.Config) { LockChain = chain });
         Kernel.State.TaintWarn = true;
     }
 
