@@ -37,6 +37,23 @@ public static class Suite
         return new ScenarioRun(proposal, config, scenario, exploration, findings, modelError);
     }
 
+    /// <summary>
+    /// Runs every job, <paramref name="parallelism"/> at a time (each exploration is single-threaded and independent);
+    /// results come back in job order, <paramref name="done"/> is told of each as it finishes.
+    /// </summary>
+    public static IReadOnlyList<ScenarioRun> RunAll(IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> jobs,
+        Func<IStrategy> strategy, ExplorationOptions options, int parallelism, Action<ScenarioRun>? done = null)
+    {
+        var results = new ScenarioRun[jobs.Count];
+        Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, i =>
+        {
+            var (p, c, s) = jobs[i];
+            results[i] = Run(p, c, s, strategy(), options);
+            done?.Invoke(results[i]);
+        });
+        return results;
+    }
+
     /// <summary>Which properties a violation breaks: kernel reports name theirs; a hang is S4 plus the liveness property of each hung task.</summary>
     public static IEnumerable<(string Property, Violation Report)> Classify(Violation v, Scenario scenario)
     {

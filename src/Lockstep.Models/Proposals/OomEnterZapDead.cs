@@ -10,7 +10,8 @@ namespace Lockstep.Models.Proposals;
 /// <summary>
 /// Lockstep's candidate (the variant KERNEL-FACTS §6.3 P4 sketches): the reaper calls oom_enter once, before its first
 /// non-blocking start, in a context that may block (SRCU read side only). KVM marks the VM dead and zaps every SPTE
-/// and gpc under mmu_lock there; faults check vm_dead under mmu_lock and install nothing afterwards. Non-blockable
+/// and gpc under mmu_lock there; faults (under mmu_lock) and gpc refreshes (under gpc->lock) check vm_dead and map
+/// nothing afterwards. Non-blockable
 /// starts and ends of a VM that went through oom_enter then do no work and take no lock. Blockable ranges are untouched,
 /// so pairs stay balanced. Trade-off: the VM cannot run again after the OOM reaper has visited it (it is being killed).
 /// </summary>
@@ -52,6 +53,14 @@ public sealed class OomEnterZapDead : KvmMain
 
     public override async SimTask<bool> is_page_fault_stale(kvm k, long mmu_seq, long gfn)
         => await k.vm_dead.Read() || await base.is_page_fault_stale(k, mmu_seq, gfn);
+
+    /// <summary>
+    /// A gpc refresh after the zap would map guest memory again (found by oom-reap-vs-gpc-refresh): refuse under
+    /// gpc->lock once the VM is dead. oom_enter invalidates every gpc after setting vm_dead, so a refresh that
+    /// checked just before is invalidated there.
+    /// </summary>
+    public override async SimTask<bool> mmu_notifier_retry_cache(kvm k, long mmu_seq)
+        => await k.vm_dead.Read() || await base.mmu_notifier_retry_cache(k, mmu_seq);
 
     /// <summary>mm side: mmu_notifier_oom_enter (the v1 walk) called at the top of __oom_reap_task_mm.</summary>
     private sealed class MmOomEnterFromReaper : MmWithOomEnter

@@ -1,4 +1,5 @@
 using Lockstep.Models.mm;
+using Lockstep.Models.virt.kvm;
 using static Lockstep.Models.Scenarios.Scenario;
 
 namespace Lockstep.Models.Scenarios;
@@ -30,6 +31,14 @@ public static class Catalog
                 await w.kvm_code.kvm_destroy_vm(w.kvm);
             }) },
             new Dictionary<string, string> { ["oom_reaper"] = "L1", ["stress"] = "L1", ["qemu"] = "L5" }),
+        new Scenario("oom-reap-vs-gpc-refresh",
+            "the reaper invalidates guest RAM while a vCPU activates and refreshes a gfn->pfn cache on it",
+            new[] { OomKiller, OomReaper, new TaskSpec("CPU 0/KVM", 4993, async w =>
+            {
+                var gpc = await KvmMain.kvm_gpc_activate(w.kvm, 0x1000);
+                await w.kvm_code.kvm_gpc_refresh(w.kvm, gpc);
+            }) },
+            new Dictionary<string, string> { ["oom_reaper"] = "L1", ["stress"] = "L1", ["CPU 0/KVM"] = "L4" }),
         new Scenario("munmap-vs-fault",
             "qemu munmaps guest RAM (blockable invalidation) while a vCPU faults on it",
             new[] { new TaskSpec("qemu", 4992, w => w.mm_code.do_munmap(w.mm, 0x1000, 0x1002)), Vcpu(0) },

@@ -86,9 +86,12 @@ public class AcceptanceTests
     [InlineData("oom-reap-vs-fault")]
     [InlineData("oom-reap-vs-memslot")]
     [InlineData("munmap-vs-fault")]
+    [InlineData("oom-reap-vs-gpc-refresh")]
+    [InlineData("oom-reap-vs-exit")]
     public void OomEnterZapDeadHoldsEveryPropertyOnRt(string scenario)
     {
-        var r = Run("oom-enter-zap-dead", KernelConfig.Rt, scenario);
+        var r = Suite.Run(Lockstep.Models.Proposals.Catalog.Find("oom-enter-zap-dead"), KernelConfig.Rt,
+            Lockstep.Models.Scenarios.Catalog.Find(scenario), new DporStrategy(), new ExplorationOptions());   // exit: 162,587 executions
         Assert.True(r.Exploration.Exhaustive);
         Assert.Empty(r.Findings);
     }

@@ -20,11 +20,11 @@ public class KvmBreakageTests
             Lockstep.Models.Scenarios.Catalog.Find(scenario), new DporStrategy(), new ExplorationOptions { MaxExecutions = 100_000 });
 
     [Theory]
-    // Executions on this model: oom-reap-vs-fault 157, oom-reap-vs-memslot 18, oom-reap-vs-exit 45,015, munmap-vs-fault 394.
     [InlineData("oom-reap-vs-fault", 157)]
     [InlineData("oom-reap-vs-memslot", 18)]
     [InlineData("oom-reap-vs-exit", 45_015)]
     [InlineData("munmap-vs-fault", 394)]
+    [InlineData("oom-reap-vs-gpc-refresh", 43)]
     public void MainlineNonRtPassesEveryScenarioExhaustively(string scenario, long executions)
     {
         var r = Run(m => new KvmMain(m), scenario);
@@ -56,6 +56,16 @@ public class KvmBreakageTests
     [Fact]
     public void IncrementingTheCountWithoutTheLockBreaksTheCounters()
         => Assert.Contains(Run(m => new CountWithoutLock(m), "oom-reap-vs-memslot").Findings, f => f.Property == "S6");
+
+    [Fact]
+    public void ARefreshThatIgnoresActiveInvalidationsCachesAFreedPage()
+        => Assert.Contains(Run(m => new RefreshWithoutRetryCheck(m), "oom-reap-vs-gpc-refresh").Findings, f => f.Property == "S1");
+
+    /// <summary>hva_to_pfn_retry without mmu_notifier_retry_cache.</summary>
+    private sealed class RefreshWithoutRetryCheck(Mm mm) : KvmMain(mm)
+    {
+        public override SimTask<bool> mmu_notifier_retry_cache(kvm k, long mmu_seq) => SimTask<bool>.FromValue(false);
+    }
 
     /// <summary>kvm_swap_active_memslots without the wait for mn_active_invalidate_count == 0.</summary>
     private sealed class NoMemslotWait(Mm mm) : KvmMain(mm)

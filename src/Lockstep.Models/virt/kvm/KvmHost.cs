@@ -47,6 +47,7 @@ public sealed class kvm
 
     public kvm(Kernel.Kernel kernel, mm_struct mm, KernelLock mn_invalidate_lock, KernelLock mmu_lock)
     {
+        this.kernel = kernel;
         this.mm = mm;
         this.mn_invalidate_lock = mn_invalidate_lock;
         this.mmu_lock = mmu_lock;
@@ -57,6 +58,7 @@ public sealed class kvm
         mn_memslots_update_rcuwait = new rcuwait("kvm->mn_memslots_update_rcuwait");
     }
 
+    public readonly Kernel.Kernel kernel;
     public readonly mm_struct mm;
     public readonly KernelLock mmu_lock;
     public readonly KernelLock mn_invalidate_lock;

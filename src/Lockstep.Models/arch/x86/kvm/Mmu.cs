@@ -60,7 +60,7 @@ public static class Mmu
                 await srcu_read_unlock(k.srcu, idx);
                 return false;   // no memslot: emulated MMIO
             }
-            var page = await __kvm_faultin_pfn(k, slot.gfn_to_hva_memslot(gfn));
+            var page = await hva_to_pfn(k, slot.gfn_to_hva_memslot(gfn));
             if (page == null)
             {
                 await srcu_read_unlock(k.srcu, idx);
@@ -89,7 +89,7 @@ public static class Mmu
     }
 
     /// <summary>hva_to_pfn via GUP: fails on an unstable mm (§2.6 step 1); takes a page reference.</summary>
-    private static async SimTask<page?> __kvm_faultin_pfn(kvm k, ulong hva)
+    public static async SimTask<page?> hva_to_pfn(kvm k, ulong hva)
     {
         using var fn = KernelFunction.Enter();
         if ((await k.mm.flags.Read() & MmFlags.MMF_UNSTABLE) != 0) return null;
