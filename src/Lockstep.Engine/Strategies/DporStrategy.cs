@@ -27,8 +27,6 @@ public sealed class DporStrategy : IStrategy
     private int[] _preemptions = new int[256];
     private int[] _clock = new int[256 * S];
     private int[] _prefix = new int[256 * S];
-    private int[] _pendingObj = new int[256 * S];
-    private AccessKind[] _pendingKind = new AccessKind[256 * S];
 
     // Per thread and per object of the current execution.
     private readonly int[] _threadClock = new int[S * S];
@@ -68,10 +66,17 @@ public sealed class DporStrategy : IStrategy
     public void OnThreadCreated(int parent, int child)
     {
         _threads = Math.Max(_threads, child + 1);
+        for (var t = 0; t < _threads; t++) _threadClock[t * S + child] = 0;   // nobody has seen the new thread yet
         var c = _threadClock.AsSpan(child * S, S);
         if (parent < 0) c.Clear();
         else _threadClock.AsSpan(parent * S, S).CopyTo(c);
         _threadEvents[child] = 0;
+        // Rows below only copy the live threads' entries: positions recorded before this thread existed have not seen it.
+        for (var i = 0; i < _depth; i++)
+        {
+            _clock[i * S + child] = 0;
+            _prefix[i * S + child] = 0;
+        }
     }
 
     public int Choose(in SchedulingState state)
@@ -80,13 +85,7 @@ public sealed class DporStrategy : IStrategy
         EnsureCapacity(n + 1);
         _enabled[n] = state.Enabled;
         var threads = state.Threads;
-        for (var t = 0; t < _threads; t++)
-        {
-            _pendingObj[n * S + t] = threads[t].PendingObject?.Id ?? -1;
-            _pendingKind[n * S + t] = threads[t].PendingKind;
-            _prefix[n * S + t] = _threadEvents[t];
-        }
-        _prefix.AsSpan(n * S + _threads, S - _threads).Clear();
+        _threadEvents.AsSpan(0, _threads).CopyTo(_prefix.AsSpan(n * S, _threads));
 
         int tid;
         if (n <= _replayPoint)
@@ -98,7 +97,7 @@ public sealed class DporStrategy : IStrategy
         }
         else
         {
-            _sleep[n] = n == 0 ? 0 : SleepAfter(n - 1);
+            _sleep[n] = n == 0 ? 0 : SleepAfter(n - 1, threads);
             var candidates = state.Enabled & ~_sleep[n];
             if (candidates == 0)
             {
@@ -136,16 +135,20 @@ public sealed class DporStrategy : IStrategy
     private bool IsPreemption(int n, int tid)
         => n > 0 && tid != _chosen[n - 1] && (_enabled[n] & (1u << _chosen[n - 1])) != 0;
 
-    private uint SleepAfter(int i)
+    /// <summary>
+    /// The sleep set after position i: sleepers whose next operation is independent of the event at i. Called at i + 1,
+    /// when every sleeper (it did not run at i) still has the operation it had at i pending.
+    /// </summary>
+    private uint SleepAfter(int i, IReadOnlyList<SimThread> threads)
     {
-        var p = _chosen[i];
-        var po = _pendingObj[i * S + p];
-        var pk = _pendingKind[i * S + p];
+        var po = _objId[i];
+        var pk = _kind[i];
         uint result = 0;
         for (var mask = _sleep[i]; mask != 0; mask &= mask - 1)
         {
             var r = BitOperations.TrailingZeroCount(mask);
-            var independent = po < 0 || _pendingObj[i * S + r] != po || !pk.ConflictsWith(_pendingKind[i * S + r]);
+            var sleeper = threads[r];
+            var independent = po < 0 || sleeper.PendingObject?.Id != po || !pk.ConflictsWith(sleeper.PendingKind);
             if (independent) result |= 1u << r;
         }
         return result;
@@ -156,8 +159,8 @@ public sealed class DporStrategy : IStrategy
         var obj = thread.PendingObject;
         var kind = thread.PendingKind;
         var local = ++_threadEvents[q];
-        var clock = _clock.AsSpan(n * S, S);
-        _threadClock.AsSpan(q * S, S).CopyTo(clock);
+        var clock = _clock.AsSpan(n * S, _threads);
+        _threadClock.AsSpan(q * S, _threads).CopyTo(clock);
         clock[q] = local;
         _chosen[n] = (byte)q;
         _local[n] = local;
@@ -167,8 +170,8 @@ public sealed class DporStrategy : IStrategy
         if (obj != null && kind != AccessKind.None)
         {
             var history = History(obj.Id);
-            var covered = _scratch.AsSpan(0, S);
-            _threadClock.AsSpan(q * S, S).CopyTo(covered);   // q's clock before this event
+            var covered = _scratch.AsSpan(0, _threads);
+            _threadClock.AsSpan(q * S, _threads).CopyTo(covered);   // q's clock before this event
             var hbDone = false;
             for (var k = history.Count - 1; k >= 0; k--)
             {
@@ -178,7 +181,7 @@ public sealed class DporStrategy : IStrategy
                 var p = _chosen[j];
                 if (!hbDone)
                 {
-                    Join(clock, _clock.AsSpan(j * S, S));
+                    Join(clock, _clock.AsSpan(j * S, _threads));
                     hbDone = kj.Writes();
                 }
                 if (_local[j] > covered[p])
@@ -189,13 +192,13 @@ public sealed class DporStrategy : IStrategy
                             continue;   // could not have run before e_j: look further back
                         AddBacktrack(j, n, q, obj.Id, kind);
                     }
-                    Join(covered, _clock.AsSpan(j * S, S));
+                    Join(covered, _clock.AsSpan(j * S, _threads));
                 }
                 if (kj.Writes()) break;   // everything earlier happens before this write
             }
             history.Add(n);
         }
-        clock.CopyTo(_threadClock.AsSpan(q * S, S));
+        clock.CopyTo(_threadClock.AsSpan(q * S, _threads));
     }
 
     /// <summary>Race e_j ⋖ (q's next event at n): make sure some initial of notdep(e_j).q is explored at j.</summary>
@@ -265,7 +268,5 @@ public sealed class DporStrategy : IStrategy
         Array.Resize(ref _preemptions, n);
         Array.Resize(ref _clock, n * S);
         Array.Resize(ref _prefix, n * S);
-        Array.Resize(ref _pendingObj, n * S);
-        Array.Resize(ref _pendingKind, n * S);
     }
 }
