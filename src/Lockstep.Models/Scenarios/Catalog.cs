@@ -11,7 +11,11 @@ public static class Catalog
 
     private static TaskSpec OomReaper => new("oom_reaper", 53, w => w.mm_code.oom_reaper(victims: 1));
 
-    private static TaskSpec Vcpu(long gfn) => new("CPU 0/KVM", 4993, async w => await Mmu.kvm_tdp_page_fault(w.kvm_code, w.kvm, gfn));
+    /// <summary>A vCPU that faults gfn in and then runs the guest on it.</summary>
+    private static TaskSpec Vcpu(long gfn) => new("CPU 0/KVM", 4993, async w =>
+    {
+        if (await Mmu.kvm_tdp_page_fault(w.kvm_code, w.kvm, gfn)) await Mmu.vcpu_enter_guest(w.kvm, gfn);
+    });
 
     public static readonly IReadOnlyList<Scenario> All = new[]
     {

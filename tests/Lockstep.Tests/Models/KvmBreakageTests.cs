@@ -20,10 +20,10 @@ public class KvmBreakageTests
             Lockstep.Models.Scenarios.Catalog.Find(scenario), new DporStrategy(), new ExplorationOptions { MaxExecutions = 100_000 });
 
     [Theory]
-    [InlineData("oom-reap-vs-fault", 157)]
+    [InlineData("oom-reap-vs-fault", 159)]
     [InlineData("oom-reap-vs-memslot", 18)]
     [InlineData("oom-reap-vs-exit", 45_015)]
-    [InlineData("munmap-vs-fault", 394)]
+    [InlineData("munmap-vs-fault", 396)]
     [InlineData("oom-reap-vs-gpc-refresh", 43)]
     public void MainlineNonRtPassesEveryScenarioExhaustively(string scenario, long executions)
     {

@@ -79,6 +79,20 @@ public static class Mmu
         return false;
     }
 
+    /// <summary>
+    /// The vCPU in guest mode: the hardware walks the SPTE of gfn (no lock) and touches the page. Touching a freed page
+    /// is the use-after-free S1 protects against.
+    /// </summary>
+    public static async SimTask vcpu_enter_guest(kvm k, long gfn)
+    {
+        using var fn = KernelFunction.Enter();
+        if (!k.sptes.TryGetValue(gfn, out var p)) return;
+        await p.refcount.Read();   // the access: ordered against put_page's last reference drop, which frees the page
+        if (p.freed && k.sptes.GetValueOrDefault(gfn) == p)
+            Sim.Report(KernelLog.Warning("S1", "guest-touched-freed-page",
+                $"BUG: guest access through a stale SPTE: gfn 0x{gfn:x} -> {p}, which the host has freed", $"{gfn}"));
+    }
+
     /// <summary>Installs the SPTE (tdp_mmu_map_handle_target_level), checking I2 of §3.7: never inside an open invalidation.</summary>
     private static void kvm_tdp_mmu_map(kvm k, long gfn, page p)
     {
