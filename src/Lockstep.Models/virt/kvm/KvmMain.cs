@@ -160,6 +160,10 @@ public partial class KvmMain : mmu_notifier_ops
 
     public override SimTask<int> clear_flush_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end) => kvm_mmu_notifier_clear_flush_young(mn, mm_, start, end);
 
+    public override SimTask<int> clear_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end) => kvm_mmu_notifier_clear_young(mn, mm_, start, end);
+
+    public override SimTask<int> test_young(mmu_notifier mn, mm_struct mm_, ulong address) => kvm_mmu_notifier_test_young(mn, mm_, address);
+
     public virtual async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
@@ -212,6 +216,24 @@ public partial class KvmMain : mmu_notifier_ops
         using var fn = KernelFunction.Enter();
         var k = mmu_notifier_to_kvm(mn);
         var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, Mmu.kvm_age_gfn, null, flush_on_ret: true, may_block: false));
+        return r.ret ? 1 : 0;
+    }
+
+    /// <summary>Like clear_flush_young, but the TLB flush may be skipped (§3.5).</summary>
+    public async SimTask<int> kvm_mmu_notifier_clear_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end)
+    {
+        using var fn = KernelFunction.Enter();
+        var k = mmu_notifier_to_kvm(mn);
+        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, Mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false));
+        return r.ret ? 1 : 0;
+    }
+
+    /// <summary>Query only, on [address, address + 1) (§3.5).</summary>
+    public async SimTask<int> kvm_mmu_notifier_test_young(mmu_notifier mn, mm_struct mm_, ulong address)
+    {
+        using var fn = KernelFunction.Enter();
+        var k = mmu_notifier_to_kvm(mn);
+        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(address, address + 1, Mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false));
         return r.ret ? 1 : 0;
     }
 
