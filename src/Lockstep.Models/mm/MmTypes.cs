@@ -1,7 +1,36 @@
 using Lockstep.Engine;
 using Lockstep.Kernel;
+using static Lockstep.Kernel.Api;
 
 namespace Lockstep.Models.mm;
+
+/// <summary>
+/// wait_queue_head_t with wait_event / wake_up_all (include/linux/wait.h), as mm/mmu_notifier.c uses it for
+/// subscriptions->wq (KERNEL-FACTS §1.3, §1.9). The queue is a wake-up counter: a waiter samples it
+/// (prepare_to_wait), tests its condition, then sleeps until the counter moves, so a wake-up between the test and the
+/// sleep is not lost and a missing wake_up_all is a real hang.
+/// </summary>
+public sealed class wait_queue_head_t
+{
+    public wait_queue_head_t(string name) => wakeups = new Shared<int>(name);
+
+    internal readonly Shared<int> wakeups;
+
+    /// <summary>wait_event(wq, condition): might_sleep(); if (condition) break; then sleep until woken and re-test.</summary>
+    public static async SimTask wait_event(wait_queue_head_t wq, Func<SimTask<bool>> condition)
+    {
+        might_sleep();
+        while (true)
+        {
+            var seen = await wq.wakeups.Read();   // prepare_to_wait_event
+            if (await condition()) return;
+            Sim.Note($"wait_event({wq.wakeups.Name})");
+            await wq.wakeups.WaitUntil(w => w != seen);   // schedule() until wake_up_all
+        }
+    }
+
+    public static async SimTask wake_up_all(wait_queue_head_t wq) => await wq.wakeups.Update(static w => w + 1);
+}
 
 /// <summary>A physical page. Freed when its last reference goes; S1 is checked at that instant (KERNEL-FACTS §6.1).</summary>
 public sealed class page
@@ -93,6 +122,8 @@ public sealed class mm_struct
     public mm_struct(Kernel.Kernel kernel, PageAllocator allocator)
     {
         mmap_lock = new rw_semaphore(kernel, "&mm->mmap_lock");
+        anon_vma_lock = new rw_semaphore(kernel, "&anon_vma->rwsem");
+        page_table_lock = new spinlock_t(kernel, "ptlock");
         flags = new Shared<int>("mm->flags");
         mm_users = new Shared<int>("mm->mm_users", 1);
         mm_count = new Shared<int>("mm->mm_count", 1);
@@ -100,6 +131,19 @@ public sealed class mm_struct
     }
 
     public readonly rw_semaphore mmap_lock;
+
+    /// <summary>
+    /// The rmap lock of this mm's pages: anon_vma->root->rwsem of its (single, in the model) anon_vma, which rmap walkers
+    /// such as folio_referenced take for read and mm_take_all_locks takes for write (KERNEL-FACTS §1.5 step 3).
+    /// </summary>
+    public readonly rw_semaphore anon_vma_lock;
+
+    /// <summary>
+    /// The page-table lock (PTL) of this mm's PTE pages: split ptlocks are one spinlock_t per page-table page, the model
+    /// has one per mm (pte_lockptr). A spinlock_t: atomic on !RT, a sleeping rtmutex on PREEMPT_RT (§1.2, §4.1).
+    /// </summary>
+    public readonly spinlock_t page_table_lock;
+
     public readonly Shared<int> flags;
     public readonly Shared<int> mm_users;
     public readonly Shared<int> mm_count;
@@ -107,7 +151,20 @@ public sealed class mm_struct
     public readonly PageAllocator allocator;
     public mmu_notifier_subscriptions? notifier_subscriptions;
 
+    /// <summary>
+    /// S7 bookkeeping (not kernel state): mm_count pins taken by the notifier core — one per registered
+    /// <c>struct mmu_notifier</c> (dropped by unregister or the put's SRCU callback) and one per inserted interval notifier
+    /// (dropped by mmu_interval_notifier_remove).
+    /// </summary>
+    public int notifier_pins;
+
+    /// <summary>S7 bookkeeping: mm_count pins held by signal->oom_mm (mark_oom_victim; they live as long as the signal struct).</summary>
+    public int oom_mm_pins;
+
     public bool mm_has_notifiers() => notifier_subscriptions != null;
+
+    /// <summary>pte_lockptr: the PTL that covers <paramref name="address"/> (one per mm in the model).</summary>
+    public spinlock_t pte_lockptr(ulong address) => page_table_lock;
 
     public vm_area_struct? find_vma(ulong hva) => vmas.FirstOrDefault(v => v.Contains(hva));
 }

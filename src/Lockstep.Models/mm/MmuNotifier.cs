@@ -3,6 +3,7 @@ using Lockstep.Engine;
 using Lockstep.Kernel;
 using static Lockstep.Kernel.Api;
 using static Lockstep.Kernel.Srcu;
+using static Lockstep.Models.mm.wait_queue_head_t;
 
 namespace Lockstep.Models.mm;
 
@@ -23,6 +24,8 @@ public sealed class mmu_notifier_range
         => new() { @event = @event, flags = flags, mm = mm, start = start, end = end };
 
     public bool mmu_notifier_range_blockable() => (flags & MMU_NOTIFIER_RANGE_BLOCKABLE) != 0;
+
+    public override string ToString() => $"[{start:x}, {end:x}) {@event}{(mmu_notifier_range_blockable() ? "" : " non-blockable")}";
 }
 
 /// <summary>
@@ -32,7 +35,11 @@ public sealed class mmu_notifier_range
 public abstract class mmu_notifier_ops
 {
     [Flags]
-    public enum Op { release = 1, clear_flush_young = 2, clear_young = 4, test_young = 8, invalidate_range_start = 16, invalidate_range_end = 32, arch_invalidate_secondary_tlbs = 64, oom_enter = 128, after_oom_unregister = 256 }
+    public enum Op
+    {
+        release = 1, clear_flush_young = 2, clear_young = 4, test_young = 8, invalidate_range_start = 16, invalidate_range_end = 32,
+        arch_invalidate_secondary_tlbs = 64, oom_enter = 128, after_oom_unregister = 256, alloc_notifier = 512, free_notifier = 1024,
+    }
 
     public abstract Op Implements { get; }
 
@@ -45,6 +52,12 @@ public abstract class mmu_notifier_ops
     public virtual SimTask<int> invalidate_range_start(mmu_notifier subscription, mmu_notifier_range range) => Zero();
     public virtual SimTask invalidate_range_end(mmu_notifier subscription, mmu_notifier_range range) => SimTask.CompletedTask;
     public virtual SimTask arch_invalidate_secondary_tlbs(mmu_notifier subscription, mm_struct mm, ulong start, ulong end) => SimTask.CompletedTask;
+
+    /// <summary>get/put API only (§1.5): allocate the structure embedding a <c>struct mmu_notifier</c>, or ERR_PTR.</summary>
+    public virtual SimTask<mmu_notifier> alloc_notifier(mm_struct mm) => SimTask<mmu_notifier>.FromValue(mmu_notifier.ERR_PTR(-Mm.ENOMEM));
+
+    /// <summary>get/put API only: free it; runs from the SRCU callback after the last put and must not sleep.</summary>
+    public virtual SimTask free_notifier(mmu_notifier subscription) => SimTask.CompletedTask;
 
     /// <summary>The oom_enter op of the 2026 proposals (not in mainline).</summary>
     public virtual SimTask oom_enter(mmu_notifier subscription, mm_struct mm) => SimTask.CompletedTask;
@@ -60,11 +73,14 @@ public sealed class mmu_notifier
 {
     public mmu_notifier(mmu_notifier_ops ops) => this.ops = ops;
 
-    public readonly mmu_notifier_ops ops;
+    /// <summary>Set by the subscriber, or by mmu_notifier_get_locked after alloc_notifier.</summary>
+    public mmu_notifier_ops ops;
 
     /// <summary>The structure that embeds this one (container_of).</summary>
     public object? container;
     public mm_struct? mm;
+
+    /// <summary>get/put count, under subscriptions->lock.</summary>
     public int users;
 
     /// <summary>!hlist_unhashed(&amp;mn-&gt;hlist).</summary>
@@ -72,25 +88,113 @@ public sealed class mmu_notifier
 
     /// <summary>Set once the structure is freed (S7: a callback must never run after that).</summary>
     public bool freed;
+
+    /// <summary>S7 bookkeeping: mmu_notifier_unregister has returned, so no callback may run or still be running.</summary>
+    public bool unregistered;
+
+    /// <summary>S7 bookkeeping: callbacks of this subscription the core has entered and not yet returned from.</summary>
+    public int callbacks_running;
+
+    /// <summary>Non-zero for an ERR_PTR value (the get API returns one instead of a subscription).</summary>
+    public int err;
+
+    public static mmu_notifier ERR_PTR(int error) => new(null!) { err = error };
+
+    public static bool IS_ERR(mmu_notifier? p) => p is { err: not 0 };
+
+    public static int PTR_ERR(mmu_notifier p) => p.err;
 }
 
-/// <summary>struct mmu_notifier_subscriptions (§1.3); the list is an RCU-style snapshot so walkers are safe against removal.</summary>
+/// <summary>
+/// struct mmu_interval_notifier_ops (§1.9): invalidate returns false only if it would have to sleep in a
+/// non-blockable range; it must call mmu_interval_set_seq(sub, cur_seq) under the driver's own lock.
+/// </summary>
+public abstract class mmu_interval_notifier_ops
+{
+    public abstract SimTask<bool> invalidate(mmu_interval_notifier interval_sub, mmu_notifier_range range, ulong cur_seq);
+}
+
+/// <summary>struct mmu_interval_notifier (§1.9): an interval [start, last] (inclusive) in the mm's itree.</summary>
+public sealed class mmu_interval_notifier
+{
+    public mmu_interval_notifier(string name = "interval_sub") => invalidate_seq = new Shared<ulong>($"{name}->invalidate_seq");
+
+    /// <summary>interval_tree.start / interval_tree.last (the last address is inside the interval).</summary>
+    public ulong start, last;
+    public mmu_interval_notifier_ops ops = null!;
+    public mm_struct mm = null!;
+
+    /// <summary>READ_ONCE/WRITE_ONCE: the collision-retry sequence (odd values only).</summary>
+    public readonly Shared<ulong> invalidate_seq;
+
+    /// <summary>!RB_EMPTY_NODE(&amp;interval_sub-&gt;interval_tree.rb): linked in the itree (under subscriptions->lock).</summary>
+    public bool rb_linked;
+
+    /// <summary>The structure that embeds this one (container_of).</summary>
+    public object? container;
+
+    /// <summary>S7 bookkeeping: mmu_interval_notifier_remove has returned.</summary>
+    public bool removed;
+
+    /// <summary>S7 bookkeeping: invalidate callbacks of this notifier in progress.</summary>
+    public int callbacks_running;
+
+    public override string ToString() => $"interval [{start:x}, {last:x}]";
+}
+
+/// <summary>
+/// struct mmu_notifier_subscriptions (§1.3); the list is an RCU-style snapshot so walkers are safe against removal.
+/// The itree bookkeeping (active_invalidate_ranges, itree, deferred_list) is only touched under <see cref="@lock"/>, or,
+/// for the itree walk of an invalidation, while the tree is frozen (invalidate_seq odd), so plain fields suffice.
+/// </summary>
 public sealed class mmu_notifier_subscriptions
 {
-    public mmu_notifier_subscriptions(Kernel.Kernel kernel) => @lock = new spinlock_t(kernel, "&subscriptions->lock");
+    public mmu_notifier_subscriptions(Kernel.Kernel kernel)
+    {
+        @lock = new spinlock_t(kernel, "&subscriptions->lock");
+        invalidate_seq = new Shared<ulong>("subscriptions->invalidate_seq", 2);
+        wq = new wait_queue_head_t("subscriptions->wq");
+    }
 
     public readonly Shared<ImmutableList<mmu_notifier>> list = new("subscriptions->list", ImmutableList<mmu_notifier>.Empty);
+
+    /// <summary>
+    /// Set once by __mmu_notifier_register(NULL, mm) with the mmap lock held for write and mm_take_all_locks, read
+    /// unlocked by invalidations (which hold the mmap lock or an rmap lock): a plain field, not a scheduling point.
+    /// </summary>
+    public bool has_itree;
+
     public readonly spinlock_t @lock;
+
+    /// <summary>Starts at 2; odd while an itree invalidation is "fully excluding" (the tree is frozen).</summary>
+    public readonly Shared<ulong> invalidate_seq;
+
+    /// <summary>Open start..end windows on this mm (itree side), under lock.</summary>
+    public ulong active_invalidate_ranges;
+
+    /// <summary>The interval tree, in interval_tree_iter order (by start), under lock.</summary>
+    public readonly List<mmu_interval_notifier> itree = new();
+
+    /// <summary>Waiters of mmu_interval_read_begin and mmu_interval_notifier_remove.</summary>
+    public readonly wait_queue_head_t wq;
+
+    /// <summary>Inserts and removals requested while the tree was frozen, applied by the last mn_itree_inv_end.</summary>
+    public readonly List<mmu_interval_notifier> deferred_list = new();
 }
 
 /// <summary>
 /// The code of mm/ that the model runs (KERNEL-FACTS §1, §2), one instance per execution. Split like the tree:
-/// this file is mm/mmu_notifier.c; OomKill.cs is mm/oom_kill.c; Mmap.cs is mm/mmap.c and mm/memory.c.
+/// this file is mm/mmu_notifier.c; OomKill.cs is mm/oom_kill.c; Mmap.cs is mm/mmap.c, mm/memory.c, mm/rmap.c.
 /// Proposals that patch mm/ derive from it and override the functions their patch changes.
 /// </summary>
 public partial class Mm
 {
+    public const int ESRCH = 3;
+    public const int EINTR = 4;
     public const int EAGAIN = 11;
+    public const int ENOMEM = 12;
+    public const int EINVAL = 22;
+    public const int EOVERFLOW = 75;
 
     public Mm(Kernel.Kernel kernel)
     {
@@ -113,7 +217,8 @@ public partial class Mm
 
     // ---- registration (§1.5) ----
 
-    public async SimTask<int> mmu_notifier_register(mmu_notifier subscription, mm_struct mm)
+    /// <summary>mmu_notifier_register: __mmu_notifier_register under mmap_write_lock. A NULL subscription registers itree mode.</summary>
+    public async SimTask<int> mmu_notifier_register(mmu_notifier? subscription, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         await down_write(mm.mmap_lock);
@@ -122,18 +227,44 @@ public partial class Mm
         return ret;
     }
 
-    public async SimTask<int> __mmu_notifier_register(mmu_notifier subscription, mm_struct mm)
+    /// <summary>§1.5 steps 1–6, the caller holding mmap_lock for write.</summary>
+    public async SimTask<int> __mmu_notifier_register(mmu_notifier? subscription, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
-        mm.notifier_subscriptions ??= new mmu_notifier_subscriptions(kernel);
-        var subscriptions = mm.notifier_subscriptions;
-        await mmgrab(mm);
-        subscription.mm = mm;
-        subscription.users = 1;
-        await spin_lock(subscriptions.@lock);
-        await subscriptions.list.Update(l => l.Insert(0, subscription));   // hlist_add_head_rcu
-        subscription.hlist_hashed = true;
-        await spin_unlock(subscriptions.@lock);
+        BUG_ON(mm.mm_users.Peek <= 0, "atomic_read(&mm->mm_users) <= 0");
+        // 1. Subsystems register for arch_invalidate_secondary_tlbs() or start/end, not both.
+        if (subscription != null && subscription.ops.Has(mmu_notifier_ops.Op.arch_invalidate_secondary_tlbs)
+            && subscription.ops.Has(mmu_notifier_ops.Op.invalidate_range_start | mmu_notifier_ops.Op.invalidate_range_end))
+        {
+            Sim.Report(KernelLog.Warning("S5", "secondary-tlbs-and-start-end",
+                "WARNING: __mmu_notifier_register: ops has arch_invalidate_secondary_tlbs and invalidate_range_start/end",
+                subscription.ops.GetType().Name, $"{subscription.ops.GetType().Name}: registration fails with -EINVAL (WARN_ON_ONCE)"));
+            return -EINVAL;
+        }
+        // 2. kzalloc + init: list, lock, invalidate_seq = 2, itree, wq, deferred_list (the model's allocation never fails).
+        mmu_notifier_subscriptions? subscriptions = null;
+        if (mm.notifier_subscriptions == null) subscriptions = new mmu_notifier_subscriptions(kernel);
+        // 3. Exclude every rmap walker (and, with them, every other notifier method).
+        var ret = await mm_take_all_locks(mm);
+        if (ret != 0) return ret;   // out_clean: kfree(subscriptions)
+        // 4. smp_store_release(&mm->notifier_subscriptions, subscriptions)
+        if (subscriptions != null) mm.notifier_subscriptions = subscriptions;
+        // 5.
+        if (subscription != null)
+        {
+            await mmgrab(mm);   // pairs with the mmdrop in mmu_notifier_unregister / mmu_notifier_free_rcu
+            mm.notifier_pins++;
+            subscription.mm = mm;
+            subscription.users = 1;
+            await spin_lock(mm.notifier_subscriptions!.@lock);
+            await mm.notifier_subscriptions.list.Update(l => l.Insert(0, subscription));   // hlist_add_head_rcu
+            subscription.hlist_hashed = true;
+            await spin_unlock(mm.notifier_subscriptions.@lock);
+        }
+        else mm.notifier_subscriptions!.has_itree = true;
+        // 6.
+        await mm_drop_all_locks(mm);
+        BUG_ON(mm.mm_users.Peek <= 0, "atomic_read(&mm->mm_users) <= 0");
         return 0;
     }
 
@@ -141,8 +272,10 @@ public partial class Mm
     public virtual async SimTask mmu_notifier_unregister(mmu_notifier subscription, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
+        BUG_ON(mm.mm_count.Peek <= 0, "atomic_read(&mm->mm_count) <= 0");
         if (subscription.hlist_hashed)
         {
+            // SRCU here forces the release to finish before the mm's pages are freed by a concurrent exit_mmap.
             var id = await srcu_read_lock(srcu);
             if (subscription.ops.Has(mmu_notifier_ops.Op.release))
                 await Call(subscription, s => s.ops.release(s, mm));
@@ -152,8 +285,109 @@ public partial class Mm
             subscription.hlist_hashed = false;
             await spin_unlock(mm.notifier_subscriptions.@lock);
         }
+        // Wait for every callback that may still be running, including a release run by exit_mmap.
         await synchronize_srcu(srcu);
+        mmu_notifier_unregister_returns(subscription);
+        BUG_ON(mm.mm_count.Peek <= 0, "atomic_read(&mm->mm_count) <= 0");
+        mm.notifier_pins--;
         await mmdrop(mm);
+    }
+
+    // ---- the get/put API (§1.5) ----
+
+    /// <summary>mmu_notifier_get: mmu_notifier_get_locked under mmap_write_lock.</summary>
+    public async SimTask<mmu_notifier> mmu_notifier_get(mmu_notifier_ops ops, mm_struct mm)
+    {
+        using var fn = KernelFunction.Enter();
+        await down_write(mm.mmap_lock);
+        var subscription = await mmu_notifier_get_locked(ops, mm);
+        await up_write(mm.mmap_lock);
+        return subscription;
+    }
+
+    /// <summary>Returns the mm's subscription with these ops (one more user), else a new one from alloc_notifier; or ERR_PTR.</summary>
+    public async SimTask<mmu_notifier> mmu_notifier_get_locked(mmu_notifier_ops ops, mm_struct mm)
+    {
+        using var fn = KernelFunction.Enter();
+        lockdep_assert_held(mm.mmap_lock);   // mmap_assert_write_locked(mm)
+        if (mm.notifier_subscriptions != null)
+        {
+            var found = await find_get_mmu_notifier(mm, ops);
+            if (found != null) return found;
+        }
+        var subscription = await ops.alloc_notifier(mm);
+        if (mmu_notifier.IS_ERR(subscription)) return subscription;
+        subscription.ops = ops;
+        var ret = await __mmu_notifier_register(subscription, mm);
+        if (ret != 0)
+        {
+            await subscription.ops.free_notifier(subscription);   // out_free
+            return mmu_notifier.ERR_PTR(ret);
+        }
+        return subscription;
+    }
+
+    private async SimTask<mmu_notifier?> find_get_mmu_notifier(mm_struct mm, mmu_notifier_ops ops)
+    {
+        using var fn = KernelFunction.Enter();
+        var subscriptions = mm.notifier_subscriptions!;
+        await spin_lock(subscriptions.@lock);
+        foreach (var subscription in await subscriptions.list.Read())
+        {
+            if (!ReferenceEquals(subscription.ops, ops)) continue;
+            var result = subscription;
+            if (subscription.users != int.MaxValue) subscription.users++;   // likely(users != UINT_MAX)
+            else result = mmu_notifier.ERR_PTR(-EOVERFLOW);
+            await spin_unlock(subscriptions.@lock);
+            return result;
+        }
+        await spin_unlock(subscriptions.@lock);
+        return null;
+    }
+
+    /// <summary>The SRCU callback of the last put: free_notifier, then the mmdrop pairing the registration's mmgrab.</summary>
+    protected async SimTask mmu_notifier_free_rcu(mmu_notifier subscription)
+    {
+        using var fn = KernelFunction.Enter();
+        var mm = subscription.mm!;
+        await subscription.ops.free_notifier(subscription);
+        subscription.freed = true;   // the struct mmu_notifier is embedded in what free_notifier freed
+        mm.notifier_pins--;
+        await mmdrop(mm);
+    }
+
+    /// <summary>
+    /// mmu_notifier_put: drop a user; the last one unhooks the subscription and frees it with call_srcu after a grace
+    /// period. release is not called (the user already tore its mappings down).
+    /// </summary>
+    public async SimTask mmu_notifier_put(mmu_notifier subscription)
+    {
+        using var fn = KernelFunction.Enter();
+        var mm = subscription.mm!;
+        var subscriptions = mm.notifier_subscriptions!;
+        await spin_lock(subscriptions.@lock);
+        if (subscription.users == 0)
+        {
+            Sim.Report(KernelLog.Warning("S7", "put-without-users", "WARNING: mmu_notifier_put: WARN_ON(!subscription->users)", "put"));
+            await spin_unlock(subscriptions.@lock);   // out_unlock
+            return;
+        }
+        if (--subscription.users != 0)
+        {
+            await spin_unlock(subscriptions.@lock);   // out_unlock
+            return;
+        }
+        await subscriptions.list.Update(l => l.Remove(subscription));   // hlist_del_init_rcu
+        subscription.hlist_hashed = false;
+        await spin_unlock(subscriptions.@lock);
+        await call_srcu(srcu, () => mmu_notifier_free_rcu(subscription));
+    }
+
+    /// <summary>mmu_notifier_synchronize: synchronize_srcu(&amp;srcu) in the v6.x copy (older trees: srcu_barrier), §1.5.</summary>
+    public async SimTask mmu_notifier_synchronize()
+    {
+        using var fn = KernelFunction.Enter();
+        await synchronize_srcu(srcu);
     }
 
     // ---- release at teardown (§1.6) ----
@@ -166,7 +400,11 @@ public partial class Mm
     public async SimTask __mmu_notifier_release(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
-        await mn_hlist_release(mm.notifier_subscriptions!, mm);
+        var subscriptions = mm.notifier_subscriptions!;
+        if (subscriptions.has_itree) await mn_itree_release(subscriptions, mm);
+        // Kernel: if (!hlist_empty(&subscriptions->list)). The model walks an empty list too (one more grace period,
+        // nothing else), which keeps exit_mmap's scheduling points those of a KVM mm.
+        await mn_hlist_release(subscriptions, mm);
     }
 
     private async SimTask mn_hlist_release(mmu_notifier_subscriptions subscriptions, mm_struct mm)
@@ -177,12 +415,290 @@ public partial class Mm
             if (subscription.ops.Has(mmu_notifier_ops.Op.release))
                 await Call(subscription, s => s.ops.release(s, mm));
         await spin_lock(subscriptions.@lock);
-        var all = await subscriptions.list.Update(static _ => ImmutableList<mmu_notifier>.Empty);
+        var all = await subscriptions.list.Update(static _ => ImmutableList<mmu_notifier>.Empty);   // hlist_del_init_rcu each
         foreach (var subscription in all) subscription.hlist_hashed = false;
         await spin_unlock(subscriptions.@lock);
         await srcu_read_unlock(srcu, id);
+        // exit_mmap must not free pages while a release called from a concurrent unregister still runs.
         await synchronize_srcu(srcu);
     }
+
+    /// <summary>§1.6: one blockable MMU_NOTIFY_RELEASE invalidation of [0, ULONG_MAX) over the itree; a false return is a WARN.</summary>
+    private async SimTask mn_itree_release(mmu_notifier_subscriptions subscriptions, mm_struct mm)
+    {
+        using var fn = KernelFunction.Enter();
+        var range = new mmu_notifier_range
+        {
+            flags = mmu_notifier_range.MMU_NOTIFIER_RANGE_BLOCKABLE, @event = mmu_notifier_event.MMU_NOTIFY_RELEASE,
+            mm = mm, start = 0, end = ulong.MaxValue,
+        };
+        var (interval_sub, cur_seq) = await mn_itree_inv_start_range(subscriptions, range);
+        for (; interval_sub != null; interval_sub = mn_itree_inv_next(subscriptions, interval_sub, range))
+        {
+            var ret = await CallInterval(interval_sub, s => s.ops.invalidate(s, range, cur_seq));
+            if (!ret)
+                Sim.Report(KernelLog.Warning("S5", "itree-invalidate-failed-blockable",
+                    "WARNING: mn_itree_release: WARN_ON(!ret): an interval notifier failed a blockable invalidate", interval_sub.ops.GetType().Name));
+        }
+        await mn_itree_inv_end(subscriptions);
+    }
+
+    // ---- interval notifiers: the invalidation side (§1.7, §1.8) ----
+
+    /// <summary>Under lock: one more active range; freeze the tree (seq odd) if any interval overlaps; returns the first one and the seq.</summary>
+    private async SimTask<(mmu_interval_notifier? first, ulong seq)> mn_itree_inv_start_range(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
+    {
+        using var fn = KernelFunction.Enter();
+        await spin_lock(subscriptions.@lock);
+        subscriptions.active_invalidate_ranges++;
+        var node = interval_tree_iter_first(subscriptions.itree, range.start, range.end - 1);
+        if (node != null) await subscriptions.invalidate_seq.Update(static s => s | 1);
+        var seq = await subscriptions.invalidate_seq.Read();
+        await spin_unlock(subscriptions.@lock);
+        return (node, seq);
+    }
+
+    /// <summary>The next overlapping interval: the tree is frozen while an invalidation walks it, so no lock is needed.</summary>
+    private static mmu_interval_notifier? mn_itree_inv_next(mmu_notifier_subscriptions subscriptions, mmu_interval_notifier interval_sub, mmu_notifier_range range)
+    {
+        var i = subscriptions.itree.IndexOf(interval_sub);
+        for (var j = i + 1; j < subscriptions.itree.Count; j++)
+            if (Overlaps(subscriptions.itree[j], range.start, range.end - 1)) return subscriptions.itree[j];
+        return null;
+    }
+
+    /// <summary>Under lock: one range fewer; the last one of a frozen tree thaws it (seq even), applies the deferred list, wakes wq.</summary>
+    private async SimTask mn_itree_inv_end(mmu_notifier_subscriptions subscriptions)
+    {
+        using var fn = KernelFunction.Enter();
+        await spin_lock(subscriptions.@lock);
+        if (subscriptions.active_invalidate_ranges == 0)
+            Sim.Report(KernelLog.Warning("S6", "itree-ranges-underflow", "WARNING: mn_itree_inv_end with active_invalidate_ranges == 0", "active_invalidate_ranges"));
+        if (--subscriptions.active_invalidate_ranges != 0 || !await mn_itree_is_invalidating(subscriptions))
+        {
+            await spin_unlock(subscriptions.@lock);
+            return;
+        }
+        await subscriptions.invalidate_seq.Update(static s => s + 1);   // make invalidate_seq even
+        // The deferred mechanism, like rtnl_unlock(): adds and removes queued while frozen are applied now.
+        foreach (var interval_sub in subscriptions.deferred_list)
+        {
+            if (!interval_sub.rb_linked) interval_tree_insert(interval_sub, subscriptions.itree);
+            else interval_tree_remove(interval_sub, subscriptions.itree);
+        }
+        subscriptions.deferred_list.Clear();
+        await spin_unlock(subscriptions.@lock);
+        await wake_up_all(subscriptions.wq);
+    }
+
+    /// <summary>
+    /// Calls every overlapping interval notifier. A false return in a blockable range is a WARN and the walk goes on;
+    /// in a non-blockable one it ends the invalidation itself (mn_itree_inv_end) so the caller must not call end, and
+    /// returns -EAGAIN. The callbacks are not wrapped in non_block_start/end (only the hlist ones are).
+    /// </summary>
+    private async SimTask<int> mn_itree_invalidate(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
+    {
+        using var fn = KernelFunction.Enter();
+        var (interval_sub, cur_seq) = await mn_itree_inv_start_range(subscriptions, range);
+        for (; interval_sub != null; interval_sub = mn_itree_inv_next(subscriptions, interval_sub, range))
+        {
+            var ret = await CallInterval(interval_sub, s => s.ops.invalidate(s, range, cur_seq));
+            if (!ret)
+            {
+                if (range.mmu_notifier_range_blockable())
+                {
+                    Sim.Report(KernelLog.Warning("S5", "itree-invalidate-failed-blockable",
+                        "WARNING: mn_itree_invalidate: WARN_ON(mmu_notifier_range_blockable(range)): an interval notifier failed a blockable invalidate",
+                        interval_sub.ops.GetType().Name));
+                    continue;
+                }
+                goto out_would_block;
+            }
+        }
+        return 0;
+
+    out_would_block:
+        // On -EAGAIN the non-blocking caller is not allowed to call invalidate_range_end().
+        await mn_itree_inv_end(subscriptions);
+        return -EAGAIN;
+    }
+
+    private static async SimTask<bool> mn_itree_is_invalidating(mmu_notifier_subscriptions subscriptions)
+        => (await subscriptions.invalidate_seq.Read() & 1) != 0;
+
+    private static bool Overlaps(mmu_interval_notifier n, ulong start, ulong last) => n.start <= last && start <= n.last;
+
+    private static mmu_interval_notifier? interval_tree_iter_first(List<mmu_interval_notifier> itree, ulong start, ulong last)
+        => itree.FirstOrDefault(n => Overlaps(n, start, last));
+
+    private static void interval_tree_insert(mmu_interval_notifier interval_sub, List<mmu_interval_notifier> itree)
+    {
+        var i = itree.FindIndex(n => n.start > interval_sub.start);
+        itree.Insert(i < 0 ? itree.Count : i, interval_sub);
+        interval_sub.rb_linked = true;
+    }
+
+    private static void interval_tree_remove(mmu_interval_notifier interval_sub, List<mmu_interval_notifier> itree)
+    {
+        itree.Remove(interval_sub);
+        interval_sub.rb_linked = false;   // RB_CLEAR_NODE
+    }
+
+    // ---- interval notifiers: the driver side (§1.9) ----
+
+    /// <summary>
+    /// mmu_interval_notifier_insert: registers itree mode on first use (mmu_notifier_register(NULL, mm)), then inserts.
+    /// The caller holds an mm_users reference (mmget).
+    /// </summary>
+    public async SimTask<int> mmu_interval_notifier_insert(mmu_interval_notifier interval_sub, mm_struct mm, ulong start, ulong length,
+        mmu_interval_notifier_ops ops)
+    {
+        using var fn = KernelFunction.Enter();
+        var subscriptions = mm.notifier_subscriptions;   // smp_load_acquire
+        if (subscriptions == null || !subscriptions.has_itree)
+        {
+            var ret = await mmu_notifier_register(null, mm);
+            if (ret != 0) return ret;
+            subscriptions = mm.notifier_subscriptions!;
+        }
+        return await __mmu_interval_notifier_insert(interval_sub, mm, subscriptions, start, length, ops);
+    }
+
+    /// <summary>mmu_interval_notifier_insert_locked: the same with mmap_lock already held for write.</summary>
+    public async SimTask<int> mmu_interval_notifier_insert_locked(mmu_interval_notifier interval_sub, mm_struct mm, ulong start, ulong length,
+        mmu_interval_notifier_ops ops)
+    {
+        using var fn = KernelFunction.Enter();
+        lockdep_assert_held(mm.mmap_lock);   // mmap_assert_write_locked(mm)
+        var subscriptions = mm.notifier_subscriptions;
+        if (subscriptions == null || !subscriptions.has_itree)
+        {
+            var ret = await __mmu_notifier_register(null, mm);
+            if (ret != 0) return ret;
+            subscriptions = mm.notifier_subscriptions!;
+        }
+        return await __mmu_interval_notifier_insert(interval_sub, mm, subscriptions, start, length, ops);
+    }
+
+    /// <summary>
+    /// §1.9 insert: while invalidations run the new interval must be assumed included — deferred if the tree is frozen,
+    /// else the tree is frozen now — and its seq is the current (odd) global seq; when idle its seq is global - 1.
+    /// </summary>
+    private async SimTask<int> __mmu_interval_notifier_insert(mmu_interval_notifier interval_sub, mm_struct mm,
+        mmu_notifier_subscriptions subscriptions, ulong start, ulong length, mmu_interval_notifier_ops ops)
+    {
+        using var fn = KernelFunction.Enter();
+        interval_sub.mm = mm;
+        interval_sub.ops = ops;
+        interval_sub.rb_linked = false;   // RB_CLEAR_NODE
+        interval_sub.start = start;
+        if (length == 0 || start + (length - 1) < start) return -EOVERFLOW;   // check_add_overflow
+        interval_sub.last = start + (length - 1);
+        if (await mm.mm_users.Read() <= 0)
+        {
+            Sim.Report(KernelLog.Warning("S7", "insert-without-mmget", "WARNING: __mmu_interval_notifier_insert: WARN_ON(atomic_read(&mm->mm_users) <= 0)", "insert"));
+            return -EINVAL;
+        }
+        await mmgrab(mm);   // pairs with the mmdrop in mmu_interval_notifier_remove
+        mm.notifier_pins++;
+        await spin_lock(subscriptions.@lock);
+        if (subscriptions.active_invalidate_ranges != 0)
+        {
+            if (await mn_itree_is_invalidating(subscriptions))
+                subscriptions.deferred_list.Insert(0, interval_sub);   // hlist_add_head(&deferred_item)
+            else
+            {
+                await subscriptions.invalidate_seq.Update(static s => s | 1);
+                interval_tree_insert(interval_sub, subscriptions.itree);
+            }
+            await interval_sub.invalidate_seq.Write(await subscriptions.invalidate_seq.Read());
+        }
+        else
+        {
+            if (await mn_itree_is_invalidating(subscriptions))
+                Sim.Report(KernelLog.Warning("S6", "itree-frozen-while-idle", "WARNING: __mmu_interval_notifier_insert: WARN_ON(mn_itree_is_invalidating)", "insert"));
+            // Odd, not equal to the current seq, and the seq will not wrap to it any time soon.
+            await interval_sub.invalidate_seq.Write(await subscriptions.invalidate_seq.Read() - 1);
+            interval_tree_insert(interval_sub, subscriptions.itree);
+        }
+        await spin_unlock(subscriptions.@lock);
+        return 0;
+    }
+
+    /// <summary>
+    /// mmu_interval_notifier_remove (sleeps): removed directly when the tree is not frozen; otherwise the removal is
+    /// deferred (or a pending deferred insert cancelled) and it waits until the invalidation in progress has ended.
+    /// After it returns the invalidate callback is neither running nor called again.
+    /// </summary>
+    public async SimTask mmu_interval_notifier_remove(mmu_interval_notifier interval_sub)
+    {
+        using var fn = KernelFunction.Enter();
+        var mm = interval_sub.mm;
+        var subscriptions = mm.notifier_subscriptions!;
+        ulong seq = 0;
+        might_sleep();
+        await spin_lock(subscriptions.@lock);
+        if (await mn_itree_is_invalidating(subscriptions))
+        {
+            // remove after an insert that was deferred and not yet processed: cancel the insert
+            if (!interval_sub.rb_linked) subscriptions.deferred_list.Remove(interval_sub);   // hlist_del
+            else
+            {
+                subscriptions.deferred_list.Insert(0, interval_sub);
+                seq = await subscriptions.invalidate_seq.Read();
+            }
+        }
+        else
+        {
+            if (!interval_sub.rb_linked)
+                Sim.Report(KernelLog.Warning("S7", "remove-not-inserted", "WARNING: mmu_interval_notifier_remove: WARN_ON(RB_EMPTY_NODE(&interval_sub->interval_tree.rb))", "remove"));
+            interval_tree_remove(interval_sub, subscriptions.itree);
+        }
+        await spin_unlock(subscriptions.@lock);
+        // The possible sleep requires the caller not to hold any lock an invalidation callback takes.
+        lock_map_acquire(__mmu_notifier_invalidate_range_start_map);
+        lock_map_release(__mmu_notifier_invalidate_range_start_map);
+        if (seq != 0)
+            await wait_event(subscriptions.wq, async () => await subscriptions.invalidate_seq.Read() != seq);
+        interval_sub.removed = true;
+        if (interval_sub.callbacks_running != 0)
+            Sim.Report(KernelLog.Warning("S7", "remove-while-invalidate-runs",
+                "BUG: mmu_interval_notifier_remove returned while the notifier's invalidate callback still runs", "remove"));
+        mm.notifier_pins--;
+        await mmdrop(mm);   // pairs with the mmgrab in mmu_interval_notifier_insert
+    }
+
+    /// <summary>
+    /// mmu_interval_read_begin: the sub's seq under lock, equal to the global one means an invalidation covering it is
+    /// running; a momentary acquire of the pseudo-lock; if colliding, wait until the global seq moves. Can sleep.
+    /// </summary>
+    public async SimTask<ulong> mmu_interval_read_begin(mmu_interval_notifier interval_sub)
+    {
+        using var fn = KernelFunction.Enter();
+        var subscriptions = interval_sub.mm.notifier_subscriptions!;
+        await spin_lock(subscriptions.@lock);
+        var seq = await interval_sub.invalidate_seq.Read();   // pairs with the WRITE_ONCE in mmu_interval_set_seq
+        var is_invalidating = seq == await subscriptions.invalidate_seq.Read();
+        await spin_unlock(subscriptions.@lock);
+        lock_map_acquire(__mmu_notifier_invalidate_range_start_map);
+        lock_map_release(__mmu_notifier_invalidate_range_start_map);
+        if (is_invalidating)
+            await wait_event(subscriptions.wq, async () => await subscriptions.invalidate_seq.Read() != seq);
+        // mmu_interval_read_retry() can already be true here; no loop, so the caller can bound its retries.
+        return seq;
+    }
+
+    /// <summary>mmu_interval_read_retry: under the driver's lock, true if an invalidation collided since read_begin.</summary>
+    public static async SimTask<bool> mmu_interval_read_retry(mmu_interval_notifier interval_sub, ulong seq)
+        => await interval_sub.invalidate_seq.Read() != seq;
+
+    /// <summary>mmu_interval_check_retry: the same as a lockless hint (READ_ONCE).</summary>
+    public static async SimTask<bool> mmu_interval_check_retry(mmu_interval_notifier interval_sub, ulong seq)
+        => await interval_sub.invalidate_seq.Read() != seq;
+
+    /// <summary>mmu_interval_set_seq: called by ops->invalidate under the driver's lock with the cur_seq it was given.</summary>
+    public static async SimTask mmu_interval_set_seq(mmu_interval_notifier interval_sub, ulong cur_seq)
+        => await interval_sub.invalidate_seq.Write(cur_seq);   // WRITE_ONCE
 
     // ---- invalidate start (§1.7) ----
 
@@ -213,10 +729,20 @@ public partial class Mm
         return ret;
     }
 
+    /// <summary>
+    /// §1.7: the itree first — if it fails, return at once (classic subscribers are not called at all); then the hlist.
+    /// [analysis] If the itree succeeds and a classic subscriber fails, nobody calls mn_itree_inv_end: the model keeps
+    /// that asymmetry (active_invalidate_ranges stays up).
+    /// </summary>
     public async SimTask<int> __mmu_notifier_invalidate_range_start(mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         var subscriptions = range.mm.notifier_subscriptions!;
+        if (subscriptions.has_itree)
+        {
+            var ret = await mn_itree_invalidate(subscriptions, range);
+            if (ret != 0) return ret;
+        }
         if (!(await subscriptions.list.Read()).IsEmpty)
             return await mn_hlist_invalidate_range_start(subscriptions, range);
         return 0;
@@ -274,8 +800,11 @@ public partial class Mm
     public async SimTask __mmu_notifier_invalidate_range_end(mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
+        var subscriptions = range.mm.notifier_subscriptions!;
         lock_map_acquire(__mmu_notifier_invalidate_range_start_map);
-        await mn_hlist_invalidate_end(range.mm.notifier_subscriptions!, range);
+        if (subscriptions.has_itree) await mn_itree_inv_end(subscriptions);
+        // Kernel: if (!hlist_empty(&subscriptions->list)); walking an empty list calls nobody.
+        await mn_hlist_invalidate_end(subscriptions, range);
         lock_map_release(__mmu_notifier_invalidate_range_start_map);
     }
 
@@ -294,7 +823,7 @@ public partial class Mm
         await srcu_read_unlock(srcu, id);
     }
 
-    // ---- aging (§1.2): called under the primary PTL ----
+    // ---- aging (§1.2): called by rmap walkers under the primary PTL ----
 
     public async SimTask<int> mmu_notifier_clear_flush_young(mm_struct mm, ulong start, ulong end)
     {
@@ -302,6 +831,7 @@ public partial class Mm
         return await __mmu_notifier_clear_flush_young(mm, start, end);
     }
 
+    /// <summary>Every subscriber's clear_flush_young, results ORed.</summary>
     public async SimTask<int> __mmu_notifier_clear_flush_young(mm_struct mm, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
@@ -312,6 +842,64 @@ public partial class Mm
                 young |= await Call(subscription, s => s.ops.clear_flush_young(s, mm, start, end));
         await srcu_read_unlock(srcu, id);
         return young;
+    }
+
+    public async SimTask<int> mmu_notifier_clear_young(mm_struct mm, ulong start, ulong end)
+    {
+        if (!mm.mm_has_notifiers()) return 0;
+        return await __mmu_notifier_clear_young(mm, start, end);
+    }
+
+    /// <summary>Like clear_flush_young, the secondary flush may be skipped; results ORed.</summary>
+    public async SimTask<int> __mmu_notifier_clear_young(mm_struct mm, ulong start, ulong end)
+    {
+        using var fn = KernelFunction.Enter();
+        var young = 0;
+        var id = await srcu_read_lock(srcu);
+        foreach (var subscription in await mm.notifier_subscriptions!.list.Read())
+            if (subscription.ops.Has(mmu_notifier_ops.Op.clear_young))
+                young |= await Call(subscription, s => s.ops.clear_young(s, mm, start, end));
+        await srcu_read_unlock(srcu, id);
+        return young;
+    }
+
+    public async SimTask<int> mmu_notifier_test_young(mm_struct mm, ulong address)
+    {
+        if (!mm.mm_has_notifiers()) return 0;
+        return await __mmu_notifier_test_young(mm, address);
+    }
+
+    /// <summary>A query: stops at the first subscriber that reports young.</summary>
+    public async SimTask<int> __mmu_notifier_test_young(mm_struct mm, ulong address)
+    {
+        using var fn = KernelFunction.Enter();
+        var young = 0;
+        var id = await srcu_read_lock(srcu);
+        foreach (var subscription in await mm.notifier_subscriptions!.list.Read())
+        {
+            if (!subscription.ops.Has(mmu_notifier_ops.Op.test_young)) continue;
+            young = await Call(subscription, s => s.ops.test_young(s, mm, address));
+            if (young != 0) break;
+        }
+        await srcu_read_unlock(srcu, id);
+        return young;
+    }
+
+    // ---- secondary TLBs sharing the CPU page tables (§1.2): arch code calls this under the PTL ----
+
+    public async SimTask mmu_notifier_arch_invalidate_secondary_tlbs(mm_struct mm, ulong start, ulong end)
+    {
+        if (mm.mm_has_notifiers()) await __mmu_notifier_arch_invalidate_secondary_tlbs(mm, start, end);
+    }
+
+    public async SimTask __mmu_notifier_arch_invalidate_secondary_tlbs(mm_struct mm, ulong start, ulong end)
+    {
+        using var fn = KernelFunction.Enter();
+        var id = await srcu_read_lock(srcu);
+        foreach (var subscription in await mm.notifier_subscriptions!.list.Read())
+            if (subscription.ops.Has(mmu_notifier_ops.Op.arch_invalidate_secondary_tlbs))
+                await Call(subscription, s => s.ops.arch_invalidate_secondary_tlbs(s, mm, start, end));
+        await srcu_read_unlock(srcu, id);
     }
 
     // ---- mm_count (kernel/fork.c) ----
@@ -327,24 +915,96 @@ public partial class Mm
             Sim.Report(KernelLog.Warning("S7", "subscriptions-destroy", "kernel BUG at mm/mmu_notifier.c: __mmu_notifier_subscriptions_destroy with subscribers left", "destroy"));
     }
 
+    /// <summary>
+    /// S7 at quiescence (KERNEL-FACTS §6.1 "every mmgrab at registration is matched by exactly one mmdrop"): mm_count must
+    /// equal the pins that legitimately remain — one for the mm_users while any is left, one per notifier the core still
+    /// holds a pin for (registered classic subscribers, inserted interval notifiers), one per signal->oom_mm, plus
+    /// <paramref name="pins_held_elsewhere"/> (pins the caller knows of, e.g. a live struct kvm's mmgrab). Any difference is
+    /// reported, with the breakdown: more is a leaked mmgrab, fewer an extra mmdrop. Code outside mm/ that drops a
+    /// notifier's registration pin itself (instead of via unregister/put) must count it in <paramref name="pins_held_elsewhere"/> as -1.
+    /// </summary>
+    public async SimTask mm_count_check(mm_struct mm, int pins_held_elsewhere = 0)
+    {
+        var users = await mm.mm_users.Read();
+        var count = await mm.mm_count.Read();
+        var expected = (users > 0 ? 1 : 0) + mm.notifier_pins + mm.oom_mm_pins + pins_held_elsewhere;
+        if (count == expected) return;
+        var breakdown = $"mm_count {count}, expected {expected}: mm_users {users} ({(users > 0 ? 1 : 0)}), notifier registrations {mm.notifier_pins}, "
+            + $"signal->oom_mm {mm.oom_mm_pins}, held elsewhere {pins_held_elsewhere}";
+        Sim.Report(count > expected
+            ? KernelLog.Warning("S7", "mm-count-leak", $"BUG: mm_struct leaked: {count - expected} mmgrab without mmdrop", "mm_count", breakdown)
+            : KernelLog.Warning("S7", "mm-count-extra-drop", $"BUG: {expected - count} mmdrop without mmgrab: the mm_struct is freed too early", "mm_count", breakdown));
+    }
+
     // ---- the checks the core makes on every callback ----
 
-    /// <summary>Invokes a subscriber's callback, checking S7 (the subscriber must still exist).</summary>
+    /// <summary>Invokes a subscriber's callback, checking S7 (the subscriber must still exist and be registered).</summary>
     protected async SimTask<T> Call<T>(mmu_notifier subscription, Func<mmu_notifier, SimTask<T>> callback)
     {
-        if (subscription.freed) ReportUseAfterFree(subscription);
-        return await callback(subscription);
+        CallbackEntry(subscription);
+        var r = await callback(subscription);
+        CallbackExit(subscription);
+        return r;
     }
 
     protected async SimTask Call(mmu_notifier subscription, Func<mmu_notifier, SimTask> callback)
     {
-        if (subscription.freed) ReportUseAfterFree(subscription);
+        CallbackEntry(subscription);
         await callback(subscription);
+        CallbackExit(subscription);
+    }
+
+    private static void CallbackEntry(mmu_notifier subscription)
+    {
+        if (subscription.freed) ReportUseAfterFree(subscription);
+        else if (subscription.unregistered)
+            Sim.Report(KernelLog.Warning("S7", "callback-after-unregister",
+                $"BUG: {subscription.ops.GetType().Name} callback called after mmu_notifier_unregister returned", "callback"));
+        subscription.callbacks_running++;
+    }
+
+    /// <summary>The SRCU list walk goes on from the node it just called: a node freed meanwhile is a use-after-free too.</summary>
+    private static void CallbackExit(mmu_notifier subscription)
+    {
+        subscription.callbacks_running--;
+        if (subscription.freed)
+            Sim.Report(KernelLog.Warning("S7", "callback-after-free",
+                $"BUG: KASAN: use-after-free: the subscription was freed while its {subscription.ops.GetType().Name} callback ran", "walk"));
+    }
+
+    /// <summary>
+    /// S7 bookkeeping at the point mmu_notifier_unregister returns: from here on no callback of
+    /// <paramref name="subscription"/> may run, and none may still be running.
+    /// </summary>
+    protected static void mmu_notifier_unregister_returns(mmu_notifier subscription)
+    {
+        subscription.unregistered = true;
+        if (subscription.callbacks_running != 0)
+            Sim.Report(KernelLog.Warning("S7", "unregister-while-callback-runs",
+                $"BUG: mmu_notifier_unregister returned while a {subscription.ops.GetType().Name} callback still runs", "unregister"));
+    }
+
+    private static async SimTask<bool> CallInterval(mmu_interval_notifier interval_sub, Func<mmu_interval_notifier, SimTask<bool>> callback)
+    {
+        if (interval_sub.removed)
+            Sim.Report(KernelLog.Warning("S7", "invalidate-after-remove",
+                $"BUG: {interval_sub.ops.GetType().Name} invalidate called after mmu_interval_notifier_remove returned", "interval"));
+        interval_sub.callbacks_running++;
+        var ret = await callback(interval_sub);
+        interval_sub.callbacks_running--;
+        return ret;
     }
 
     private static void ReportUseAfterFree(mmu_notifier subscription)
         => Sim.Report(KernelLog.Warning("S7", "callback-after-free",
             $"BUG: KASAN: use-after-free: {subscription.ops.GetType().Name} callback on a freed subscription", "callback"));
+
+    /// <summary>BUG_ON(condition): a check, so it reads state without a scheduling point.</summary>
+    private static void BUG_ON(bool condition, string what)
+    {
+        if (condition)
+            Sim.Report(KernelLog.Warning("S7", "bug-on", $"kernel BUG at mm/mmu_notifier.c: BUG_ON({what})", what));
+    }
 
     private void OpenRange(mmu_notifier subscription, mmu_notifier_range range)
     {

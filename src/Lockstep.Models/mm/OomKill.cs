@@ -27,7 +27,7 @@ public sealed class task_struct
     public bool TIF_MEMDIE;
 }
 
-/// <summary>mm/oom_kill.c (KERNEL-FACTS §2.1–§2.6).</summary>
+/// <summary>mm/oom_kill.c (KERNEL-FACTS §2.1–§2.6), and the process_mrelease syscall.</summary>
 public partial class Mm
 {
     public const int MAX_OOM_REAP_RETRIES = 10;
@@ -100,6 +100,7 @@ public partial class Mm
         {
             tsk.signal_oom_mm = mm;
             await mmgrab(mm);   // lives as long as the signal struct
+            mm.oom_mm_pins++;
         }
     }
 
@@ -162,7 +163,7 @@ public partial class Mm
             if ((vma.vm_flags & (VmFlags.VM_HUGETLB | VmFlags.VM_PFNMAP)) != 0) continue;
             if (!vma.vma_is_anonymous() && (vma.vm_flags & VmFlags.VM_SHARED) != 0) continue;
             var range = mmu_notifier_range.mmu_notifier_range_init(mmu_notifier_event.MMU_NOTIFY_UNMAP, 0, mm, vma.vm_start, vma.vm_end);
-            var tlb = new mmu_gather();
+            var tlb = tlb_gather_mmu(mm);
             if (await mmu_notifier_invalidate_range_start_nonblock(range) != 0)
             {
                 await tlb_finish_mmu(mm, tlb);
@@ -175,6 +176,51 @@ public partial class Mm
             await mmu_notifier_invalidate_range_end(range);
             await tlb_finish_mmu(mm, tlb);
         }
+        return ret;
+    }
+
+    /// <summary>
+    /// task_will_free_mem: the task is dying and will free its mm by itself — its thread group is exiting
+    /// (SIGNAL_GROUP_EXIT, set when the SIGKILL was delivered) and the mm is not already MMF_OOM_SKIP. The model's mm is
+    /// not shared with another process (the mm_users &lt;= 1 shortcut). Called with task_lock held.
+    /// </summary>
+    public async SimTask<bool> task_will_free_mem(task_struct task)
+    {
+        using var fn = KernelFunction.Enter();
+        var mm = await task.mm.Read();
+        if (mm == null) return false;
+        if (!await task.sigkill_pending.Read()) return false;   // !__task_will_free_mem(task)
+        if ((await mm.flags.Read() & MmFlags.MMF_OOM_SKIP) != 0) return false;
+        return true;
+    }
+
+    /// <summary>
+    /// SYSCALL process_mrelease(pidfd, flags) (§2.6 other caller): reap a SIGKILLed process's memory from userspace
+    /// (e.g. lmkd) with the same non-blocking __oom_reap_task_mm as the reaper, under mmap_read_lock_killable. Returns
+    /// 0, -ESRCH (no thread with an mm), -EINVAL (not dying and not already reaped) or -EAGAIN (a notifier failed).
+    /// </summary>
+    public async SimTask<int> process_mrelease(task_struct task)
+    {
+        using var fn = KernelFunction.Enter();
+        var ret = 0;
+        var reap = false;
+        var p = await find_lock_task_mm(task);   // a thread that still has the mm during group exit
+        if (p == null) return -ESRCH;             // put_task
+        var mm = (await p.mm.Read())!;
+        await mmgrab(mm);
+        if (await task_will_free_mem(p)) reap = true;
+        else if ((await mm.flags.Read() & MmFlags.MMF_OOM_SKIP) == 0)
+            ret = -EINVAL;                        // error only if the work has not been done already
+        await task_unlock(p);
+        if (reap)
+        {
+            await down_read(mm.mmap_lock);        // mmap_read_lock_killable (the model's caller has no fatal signal)
+            // MMF_OOM_SKIP again under the lock: exit_mmap sets it before taking the write lock.
+            if ((await mm.flags.Read() & MmFlags.MMF_OOM_SKIP) == 0 && !await __oom_reap_task_mm(mm))
+                ret = -EAGAIN;
+            await up_read(mm.mmap_lock);
+        }
+        await mmdrop(mm);                         // drop_mm
         return ret;
     }
 }
