@@ -306,20 +306,11 @@ public static class Api
 
     // ---- mutex, rw_semaphore ----
 
-    public static async SimTask mutex_lock(mutex lk, [CallerMemberName] string site = "")
-    {
-        __might_resched("kernel/locking/mutex.c", 283, 0, "__might_sleep", "mutex_lock");
-        lockdep.Acquire(current, lk.Class, lk, 0, false, site);
-        Note($"mutex_lock({lk.Name})");
-        await lk.LockExclusive();
-    }
+    public static SimTask mutex_lock(mutex lk, [CallerMemberName] string site = "")
+        => SleepingLock(lk, "kernel/locking/mutex.c", 283, "mutex_lock", read: 0, site);
 
-    public static async SimTask mutex_unlock(mutex lk, [CallerMemberName] string site = "")
-    {
-        lockdep.Release(current, lk.Class, lk, site);
-        Note($"mutex_unlock({lk.Name})");
-        await lk.UnlockExclusive();
-    }
+    public static SimTask mutex_unlock(mutex lk, [CallerMemberName] string site = "")
+        => SleepingUnlock(lk, "mutex_unlock", shared: false, site);
 
     public static async SimTask<bool> mutex_trylock(mutex lk, [CallerMemberName] string site = "")
     {
@@ -328,13 +319,8 @@ public static class Api
         return true;
     }
 
-    public static async SimTask down_read(rw_semaphore sem, [CallerMemberName] string site = "")
-    {
-        __might_resched("kernel/locking/rwsem.c", 1524, 0, "__might_sleep", "down_read");
-        lockdep.Acquire(current, sem.Class, sem, 1, false, site);
-        Note($"down_read({sem.Name})");
-        await sem.LockShared();
-    }
+    public static SimTask down_read(rw_semaphore sem, [CallerMemberName] string site = "")
+        => SleepingLock(sem, "kernel/locking/rwsem.c", 1524, "down_read", read: 1, site);
 
     public static async SimTask<bool> down_read_trylock(rw_semaphore sem, [CallerMemberName] string site = "")
     {
@@ -344,26 +330,29 @@ public static class Api
         return true;
     }
 
-    public static async SimTask up_read(rw_semaphore sem, [CallerMemberName] string site = "")
+    public static SimTask up_read(rw_semaphore sem, [CallerMemberName] string site = "")
+        => SleepingUnlock(sem, "up_read", shared: true, site);
+
+    public static SimTask down_write(rw_semaphore sem, [CallerMemberName] string site = "")
+        => SleepingLock(sem, "kernel/locking/rwsem.c", 1577, "down_write", read: 0, site);
+
+    public static SimTask up_write(rw_semaphore sem, [CallerMemberName] string site = "")
+        => SleepingUnlock(sem, "up_write", shared: false, site);
+
+    /// <summary>A sleeping lock on every kernel: might_sleep at the function's site, lockdep, then block until it is free.</summary>
+    private static async SimTask SleepingLock(KernelLock lk, string file, int line, string function, int read, string site)
     {
-        lockdep.Release(current, sem.Class, sem, site);
-        Note($"up_read({sem.Name})");
-        await sem.UnlockShared();
+        __might_resched(file, line, 0, "__might_sleep", function);
+        lockdep.Acquire(current, lk.Class, lk, read, false, site);
+        Note($"{function}({lk.Name})");
+        await (read == 0 ? lk.LockExclusive() : lk.LockShared());
     }
 
-    public static async SimTask down_write(rw_semaphore sem, [CallerMemberName] string site = "")
+    private static async SimTask SleepingUnlock(KernelLock lk, string function, bool shared, string site)
     {
-        __might_resched("kernel/locking/rwsem.c", 1577, 0, "__might_sleep", "down_write");
-        lockdep.Acquire(current, sem.Class, sem, 0, false, site);
-        Note($"down_write({sem.Name})");
-        await sem.LockExclusive();
-    }
-
-    public static async SimTask up_write(rw_semaphore sem, [CallerMemberName] string site = "")
-    {
-        lockdep.Release(current, sem.Class, sem, site);
-        Note($"up_write({sem.Name})");
-        await sem.UnlockExclusive();
+        lockdep.Release(current, lk.Class, lk, site);
+        Note($"{function}({lk.Name})");
+        await (shared ? lk.UnlockShared() : lk.UnlockExclusive());
     }
 
     // ---- lockdep maps (pseudo-locks) ----

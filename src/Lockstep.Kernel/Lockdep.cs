@@ -142,12 +142,7 @@ public sealed class Lockdep
             if (read == 2 && held.Read != 0) continue;   // recursive read after read
             var sb = new StringBuilder();
             Header(sb, "============================================", "WARNING: possible recursive locking detected");
-            sb.AppendLine($"{task} is trying to acquire lock:");
-            sb.AppendLine($"{Describe(cls, read)}, at: {site}");
-            sb.AppendLine();
-            sb.AppendLine("but task is already holding lock:");
-            sb.AppendLine($"{Describe(held.Class, held.Read)}, at: {held.Site}");
-            sb.AppendLine();
+            TryingToAcquire(sb, task, cls, read, site, held);
             sb.AppendLine("other info that might help us debug this:");
             sb.AppendLine(" Possible unsafe locking scenario:");
             sb.AppendLine();
@@ -254,12 +249,7 @@ public sealed class Lockdep
     {
         var sb = new StringBuilder();
         Header(sb, "======================================================", "WARNING: possible circular locking dependency detected");
-        sb.AppendLine($"{task} is trying to acquire lock:");
-        sb.AppendLine($"{Describe(cls, read)}, at: {site}");
-        sb.AppendLine();
-        sb.AppendLine("but task is already holding lock:");
-        sb.AppendLine($"{Describe(held.Class, held.Read)}, at: {held.Site}");
-        sb.AppendLine();
+        TryingToAcquire(sb, task, cls, read, site, held);
         sb.AppendLine("which lock already depends on the new lock.");
         sb.AppendLine();
         sb.AppendLine();
@@ -317,6 +307,17 @@ public sealed class Lockdep
         sb.AppendLine(title);
         sb.AppendLine($"{_kernel.Config.KernelRelease} #1 {(Kernel.State.TaintWarn ? "Tainted: G        W" : "Not tainted")}");
         sb.AppendLine(new string('-', rule.Length));
+    }
+
+    /// <summary>The "is trying to acquire lock: … but task is already holding lock: …" paragraph of lockdep's reports.</summary>
+    private void TryingToAcquire(StringBuilder sb, TaskStruct task, LockClass cls, int read, string site, HeldLock held)
+    {
+        sb.AppendLine($"{task} is trying to acquire lock:");
+        sb.AppendLine($"{Describe(cls, read)}, at: {site}");
+        sb.AppendLine();
+        sb.AppendLine("but task is already holding lock:");
+        sb.AppendLine($"{Describe(held.Class, held.Read)}, at: {held.Site}");
+        sb.AppendLine();
     }
 
     private static string Verb(int read) => read != 0 ? "rlock" : "lock";

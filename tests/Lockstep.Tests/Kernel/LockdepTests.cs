@@ -55,63 +55,42 @@ public class LockdepTests
         Assert.Empty(Check(KernelConfig.Default, Model).Violations);
     }
 
+    /// <summary>The RCU pattern: unpublish, (synchronize), free. A reader that saw the object must not see it freed.</summary>
+    private static Func<K, SimTask> UnpublishThenFree(bool synchronize) => async k =>
+    {
+        var s = new srcu_struct(k, "&s");
+        var published = new Shared<bool>("published", true);
+        var freed = new Shared<bool>("freed");
+        var reader = k.kthread_run(async () =>
+        {
+            var id = await srcu_read_lock(s);
+            var id2 = await srcu_read_lock(s);   // recursive read: fine
+            await srcu_read_unlock(s, id2);
+            if (await published.Read())
+                Sim.Assert(!await freed.Read(), "an object freed under a reader that saw it published");
+            await srcu_read_unlock(s, id);
+        }, "reader", 2);
+        var updater = k.kthread_run(async () =>
+        {
+            await published.Write(false);
+            if (synchronize) await synchronize_srcu(s);
+            await freed.Write(true);
+        }, "updater", 3);
+        await reader.Exited!.Value.Join();
+        await updater.Exited!.Value.Join();
+    };
+
     [Fact]
     public void SynchronizeSrcuWaitsForReadersThatBeganBeforeIt()
     {
-        // The RCU pattern: unpublish, synchronize, free. A reader that saw the object must not see it freed.
-        static async SimTask Model(K k)
-        {
-            var s = new srcu_struct(k, "&s");
-            var published = new Shared<bool>("published", true);
-            var freed = new Shared<bool>("freed");
-            var reader = k.kthread_run(async () =>
-            {
-                var id = await srcu_read_lock(s);
-                var id2 = await srcu_read_lock(s);   // recursive read: fine
-                await srcu_read_unlock(s, id2);
-                if (await published.Read())
-                    Sim.Assert(!await freed.Read(), "an object freed under a reader that saw it published");
-                await srcu_read_unlock(s, id);
-            }, "reader", 2);
-            var updater = k.kthread_run(async () =>
-            {
-                await published.Write(false);
-                await synchronize_srcu(s);
-                await freed.Write(true);
-            }, "updater", 3);
-            await reader.Exited!.Value.Join();
-            await updater.Exited!.Value.Join();
-        }
-        var r = Check(KernelConfig.Default, Model);
+        var r = Check(KernelConfig.Default, UnpublishThenFree(synchronize: true));
         Assert.Empty(r.Violations);
         Assert.True(r.Exhaustive);
     }
 
     [Fact]
     public void FreeingWithoutTheGracePeriodIsCaught()
-    {
-        static async SimTask Model(K k)
-        {
-            var s = new srcu_struct(k, "&s");
-            var published = new Shared<bool>("published", true);
-            var freed = new Shared<bool>("freed");
-            var reader = k.kthread_run(async () =>
-            {
-                var id = await srcu_read_lock(s);
-                if (await published.Read())
-                    Sim.Assert(!await freed.Read(), "an object freed under a reader that saw it published");
-                await srcu_read_unlock(s, id);
-            }, "reader", 2);
-            var updater = k.kthread_run(async () =>
-            {
-                await published.Write(false);
-                await freed.Write(true);
-            }, "updater", 3);
-            await reader.Exited!.Value.Join();
-            await updater.Exited!.Value.Join();
-        }
-        Assert.Equal("assertion", Assert.Single(Check(KernelConfig.Default, Model).Violations).Kind);
-    }
+        => Assert.Equal("assertion", Assert.Single(Check(KernelConfig.Default, UnpublishThenFree(synchronize: false)).Violations).Kind);
 
     [Fact]
     public void AbbaIsReportedEvenWhenNoExecutionDeadlocksAndTheTokenReplaysIt()
