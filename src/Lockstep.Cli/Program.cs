@@ -8,12 +8,13 @@ public static class Program
         usage: lockstep <command> [options]
 
           check     every proposal × config × property over the scenarios; prints the verdict matrix
-          explain   TOKEN: the counterexample step by step, then the kernel-log report
+          explain   TOKEN: the counterexample step by step, then the kernel-log report (--format lkml, --html FILE)
+          graph     lockdep's dependency graph of a run as Graphviz DOT (SVG with dot), report cycles in red
           list      proposals, configs, scenarios and properties
           demo      the engine's own demo programs (analytic trace counts, planted bugs)
           replay    PROGRAM TOKEN: one execution of a demo program, step by step
 
-        lockstep check --help, lockstep explain --help for their options
+        lockstep check --help, lockstep explain --help, lockstep graph --help for their options
         """;
 
     public static int Main(string[] args)
@@ -30,10 +31,11 @@ public static class Program
             {
                 "check" => CheckCommand.Run(rest),
                 "explain" => ExplainCommand.Run(rest),
+                "graph" => GraphCommand.Run(rest),
                 "replay" => ReplayCommand.Run(rest),
                 "list" => ListCommand.Run(),
                 "demo" => DemoCommand.Run(rest),
-                _ => throw new UsageException($"unknown command '{args[0]}' (known: check, explain, list, demo, replay)"),
+                _ => throw new UsageException($"unknown command '{args[0]}' (known: check, explain, graph, list, demo, replay)"),
             };
         }
         catch (UsageException e)

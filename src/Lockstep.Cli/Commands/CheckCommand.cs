@@ -1,7 +1,9 @@
 using System.Diagnostics;
-using System.Text.Json;
+using System.Reflection;
 using Lockstep.Kernel;
 using Lockstep.Models;
+using Lockstep.Reports;
+using Spectre.Console;
 
 namespace Lockstep.Cli.Commands;
 
@@ -14,11 +16,8 @@ public static class CheckCommand
 {
     public const long DefaultExecutions = 10_000;
 
-    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "json" }.Concat(StrategyOptions.Names));
-    private static readonly HashSet<string> Flags = new() { "fail-on-violation", "quiet", "help" };
-
-    public sealed record Cell(string Proposal, string Config, string Property, string Verdict, long Executions, bool Exhaustive,
-        string? Token, string? Scenario, string? Report, string? Headline);
+    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "json", "html", "sarif" }.Concat(StrategyOptions.Names));
+    private static readonly HashSet<string> Flags = new() { "fail-on-violation", "quiet", "verbose", "help" };
 
     public static int Run(string[] args)
     {
@@ -27,10 +26,12 @@ public static class CheckCommand
         {
             Console.WriteLine("usage: lockstep check [--proposal ID,..] [--config default,rt] [--property S1,..] [--scenario ID,..]\n"
                 + "                      [--strategy dpor|random|pct] [--executions N] [--seed N] [--depth D] [--preemption-bound K]\n"
-                + "                      [--max-steps N] [--time-limit SECONDS] [--json FILE|-] [--fail-on-violation] [--quiet]");
+                + "                      [--max-steps N] [--time-limit SECONDS] [--json FILE|-] [--html FILE] [--sarif FILE]\n"
+                + "                      [--fail-on-violation] [--quiet | --verbose]");
             return 0;
         }
         if (o.Positional.Count > 0) throw new UsageException($"unexpected argument '{o.Positional[0]}'");
+        if (o.Flag("quiet") && o.Flag("verbose")) throw new UsageException("--quiet and --verbose exclude each other");
         var proposals = Select(o.All("proposal"), Lockstep.Models.Proposals.Catalog.All, Lockstep.Models.Proposals.Catalog.Find);
         var configs = Select(o.All("config"), Suite.Configs, KernelConfig.Parse);
         var scenarios = Select(o.All("scenario"), Lockstep.Models.Scenarios.Catalog.All, Lockstep.Models.Scenarios.Catalog.Find);
@@ -38,40 +39,89 @@ public static class CheckCommand
         var strategy = StrategyOptions.Factory(o, DefaultExecutions);
         var exploration = StrategyOptions.Exploration(o, DefaultExecutions);
         var json = o.One("json");
+        var html = o.One("html");
+        var sarif = o.One("sarif");
         var quiet = o.Flag("quiet") || json == "-";
+        var verbosity = quiet ? Verbosity.Quiet : o.Flag("verbose") ? Verbosity.Verbose : Verbosity.Normal;
 
         var clock = Stopwatch.StartNew();
         var cells = new List<Cell>();
         var modelErrors = new List<string>();
-        foreach (var p in proposals)
-            foreach (var c in configs)
-            {
-                var runs = new List<ScenarioRun>();
-                foreach (var s in scenarios)
+        CheckProgress.Run(verbosity, proposals.Count * configs.Count * scenarios.Count, exploration.MaxExecutions, progress =>
+        {
+            foreach (var p in proposals)
+                foreach (var c in configs)
                 {
-                    if (!quiet && !Console.IsOutputRedirected) Console.Error.Write($"\r  {p.Id} × {c.Name} × {s.Id} ...".PadRight(80));
-                    var run = Suite.Run(p, c, s, strategy(), exploration);
-                    runs.Add(run);
-                    if (run.ModelError != null) modelErrors.Add($"model error in {p.Id}/{c.Name}/{s.Id}: {run.ModelError}");
+                    var runs = new List<ScenarioRun>();
+                    foreach (var s in scenarios)
+                    {
+                        progress.RunStarted(p.Id, c.Name, s.Id);
+                        var run = Suite.Run(p, c, s, strategy(), exploration with { Progress = progress.Executions });
+                        runs.Add(run);
+                        progress.RunFinished(run);
+                        if (run.ModelError != null) modelErrors.Add($"model error in {p.Id}/{c.Name}/{s.Id}: {run.ModelError}");
+                    }
+                    var executions = runs.Sum(r => r.Exploration.Executions);
+                    var exhaustive = runs.All(r => r.Exploration.Exhaustive);
+                    foreach (var prop in properties)
+                    {
+                        var hit = runs.SelectMany(r => r.Findings.Where(f => f.Property == prop).Select(f => (r, f))).FirstOrDefault();
+                        var unknown = hit.f == null && runs.Any(r => r.ModelError != null);
+                        cells.Add(hit.f != null
+                            ? new Cell(p.Id, c.Name, prop, "violated", executions, exhaustive, hit.f.Token, hit.r.Scenario.Id, hit.f.Violation.Render(), hit.f.Violation.Message)
+                            : new Cell(p.Id, c.Name, prop, unknown ? "unknown" : "holds", executions, exhaustive, null, null, null, null));
+                    }
                 }
-                var executions = runs.Sum(r => r.Exploration.Executions);
-                var exhaustive = runs.All(r => r.Exploration.Exhaustive);
-                foreach (var prop in properties)
-                {
-                    var hit = runs.SelectMany(r => r.Findings.Where(f => f.Property == prop).Select(f => (r, f))).FirstOrDefault();
-                    var unknown = hit.f == null && runs.Any(r => r.ModelError != null);
-                    cells.Add(hit.f != null
-                        ? new Cell(p.Id, c.Name, prop, "violated", executions, exhaustive, hit.f.Token, hit.r.Scenario.Id, hit.f.Violation.Render(), hit.f.Violation.Message)
-                        : new Cell(p.Id, c.Name, prop, unknown ? "unknown" : "holds", executions, exhaustive, null, null, null, null));
-                }
-            }
-        if (!quiet && !Console.IsOutputRedirected) Console.Error.Write("\r".PadRight(81) + "\r");
+        });
+        var results = new CheckResults(cells, properties, clock.Elapsed);
 
-        if (!quiet) Matrix.Print(cells, properties, clock.Elapsed);
-        if (json != null) WriteJson(json, cells, clock.Elapsed);
+        if (!quiet)
+        {
+            if (Terminal.StdoutIsTerminal) Matrix.Render(Terminal.Out, results);
+            else Matrix.Print(results);
+            if (verbosity == Verbosity.Verbose) Matrix.Reports(results);
+        }
+        if (json != null) Write(json, JsonReport.Render(results) + (json == "-" ? "" : "\n"));
+        if (html != null || sarif != null)
+        {
+            var traces = Traces(results);
+            if (html != null) Write(html, Lockstep.Reports.Html.Check(results, traces));
+            if (sarif != null) Write(sarif, Sarif.Render(results, cell => Locate(cell, traces), Version));
+            if (!quiet)
+                foreach (var (what, file) in new[] { ("HTML report", html), ("SARIF log", sarif) })
+                    if (file != null && file != "-") Console.Error.WriteLine($"lockstep: wrote the {what} to {file}");
+        }
         foreach (var e in modelErrors) Console.Error.WriteLine($"lockstep: {e}");
         if (modelErrors.Count > 0) return 3;
         return o.Flag("fail-on-violation") && cells.Any(x => x.Verdict == "violated") ? 1 : 0;
+    }
+
+    /// <summary>The tool's version as the package states it.</summary>
+    public static string Version =>
+        typeof(CheckCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
+
+    /// <summary>Every violated cell's execution re-run with its trace (one replay per distinct token).</summary>
+    public static Dictionary<string, ExplainedTrace> Traces(CheckResults results)
+    {
+        var traces = new Dictionary<string, ExplainedTrace>();
+        foreach (var token in results.Violated.Select(c => c.Token).OfType<string>().Distinct())
+            traces[token] = TraceCapture.FromToken(token);
+        return traces;
+    }
+
+    /// <summary>The cell's report in its replayed trace: the innermost modelled function of the reporting task, and its file.</summary>
+    public static (string? Function, string? File) Locate(Cell cell, IReadOnlyDictionary<string, ExplainedTrace> traces)
+    {
+        if (cell.Token == null || !traces.TryGetValue(cell.Token, out var trace)) return (null, null);
+        var finding = trace.Findings.FirstOrDefault(f => f.Properties.Contains(cell.Property) && f.Headline == cell.Headline)
+                      ?? trace.Findings.FirstOrDefault(f => f.Properties.Contains(cell.Property));
+        return finding == null ? (null, null) : KernelSources.Locate(finding.Stack);
+    }
+
+    internal static void Write(string target, string text)
+    {
+        if (target == "-") Console.WriteLine(text);
+        else File.WriteAllText(target, text);
     }
 
     private static List<T> Select<T>(IReadOnlyList<string> wanted, IReadOnlyList<T> all, Func<string, T> find)
@@ -79,53 +129,73 @@ public static class CheckCommand
 
     private static string CheckProperty(string p)
         => Properties.All.ContainsKey(p) ? p : throw new UsageException($"unknown property '{p}' (known: {string.Join(", ", Properties.Ids)})");
-
-    /// <summary>The stable JSON schema: { tool, version, elapsed_seconds, results: [ {proposal, config, property, verdict, executions, exhaustive, token, scenario, headline, report} ] }.</summary>
-    private static void WriteJson(string target, List<Cell> cells, TimeSpan elapsed)
-    {
-        var doc = new
-        {
-            tool = "lockstep",
-            schema = 1,
-            elapsed_seconds = Math.Round(elapsed.TotalSeconds, 3),
-            results = cells.Select(c => new
-            {
-                proposal = c.Proposal, config = c.Config, property = c.Property, verdict = c.Verdict,
-                executions = c.Executions, exhaustive = c.Exhaustive, token = c.Token, scenario = c.Scenario,
-                headline = c.Headline, report = c.Report,
-            }),
-        };
-        var text = JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true });
-        if (target == "-") Console.WriteLine(text);
-        else File.WriteAllText(target, text + "\n");
-    }
 }
 
-/// <summary>The verdict matrix as text: a row per proposal × config, a column per property.</summary>
+/// <summary>The verdict matrix: a row per proposal × config, a column per property.</summary>
 public static class Matrix
 {
-    public static void Print(IReadOnlyList<CheckCommand.Cell> cells, IReadOnlyList<string> properties, TimeSpan elapsed)
+    /// <summary>Plain text, for files and pipes (the format the README shows).</summary>
+    public static void Print(CheckResults results)
     {
+        var cells = results.Cells;
+        var properties = results.Properties;
         var rows = cells.GroupBy(c => (c.Proposal, c.Config)).ToList();
-        var first = Math.Max(30, rows.Max(r => $"{r.Key.Proposal} {r.Key.Config}".Length) + 2);
+        var first = Math.Max(30, rows.Select(r => $"{r.Key.Proposal} {r.Key.Config}".Length).DefaultIfEmpty(0).Max() + 2);
         Console.WriteLine("proposal / config".PadRight(first) + string.Join("", properties.Select(p => p.PadRight(4))) + "  executions");
-        var footnotes = new List<CheckCommand.Cell>();
         foreach (var row in rows)
         {
             var line = (row.Key.Proposal + " " + row.Key.Config).PadRight(first);
             foreach (var p in properties)
-            {
-                var c = row.First(x => x.Property == p);
-                line += c.Verdict switch { "holds" => "ok  ", "unknown" => "?   ", _ => "XX  " };
-                if (c.Verdict == "violated") footnotes.Add(c);
-            }
+                line += row.First(x => x.Property == p).Verdict switch { "holds" => "ok  ", "unknown" => "?   ", _ => "XX  " };
             var any = row.First();
             Console.WriteLine($"{line}  {any.Executions} ({(any.Exhaustive ? "exhaustive" : "bounded")})");
         }
         Console.WriteLine();
         Console.WriteLine("ok = holds, XX = violated, ? = unknown (model error). Violations, each with the token that replays it (lockstep explain TOKEN):");
-        foreach (var c in footnotes)
+        foreach (var c in results.Violated)
             Console.WriteLine($"  {c.Proposal} {c.Config} {c.Property} [{c.Scenario}] {c.Headline}\n      {c.Token}");
-        Console.WriteLine($"\n{cells.Count} cells in {elapsed.TotalSeconds:0.0} s");
+        Console.WriteLine($"\n{cells.Count} cells in {results.Elapsed.TotalSeconds:0.0} s");
+    }
+
+    /// <summary>On a terminal: a coloured, aligned Spectre table, then the violations with their tokens.</summary>
+    public static void Render(IAnsiConsole console, CheckResults results)
+    {
+        var table = new Table().Border(TableBorder.Rounded).BorderColor(Color.Grey);
+        table.AddColumn(new TableColumn("[bold]proposal / config[/]"));
+        foreach (var p in results.Properties) table.AddColumn(new TableColumn($"[bold]{Markup.Escape(p)}[/]").Centered());
+        table.AddColumn(new TableColumn("[bold]executions[/]").RightAligned());
+        foreach (var row in results.Cells.GroupBy(c => (c.Proposal, c.Config)))
+        {
+            var columns = new List<string> { $"{Markup.Escape(row.Key.Proposal)} [grey]{Markup.Escape(row.Key.Config)}[/]" };
+            foreach (var p in results.Properties)
+                columns.Add(row.First(x => x.Property == p).Verdict switch
+                {
+                    "holds" => "[green]ok[/]",
+                    "unknown" => "[black on yellow] ? [/]",
+                    _ => "[bold white on red]XX[/]",
+                });
+            var any = row.First();
+            columns.Add($"{any.Executions:N0} [grey]({(any.Exhaustive ? "exhaustive" : "bounded")})[/]");
+            table.AddRow(columns.ToArray());
+        }
+        console.Write(table);
+        console.MarkupLine("[green]ok[/] = holds, [bold white on red]XX[/] = violated, [black on yellow] ? [/] = unknown (model error).");
+        if (results.Violated.Any())
+        {
+            console.MarkupLine("Violations, each with the token that replays it ([bold]lockstep explain TOKEN[/]):");
+            foreach (var c in results.Violated)
+                console.MarkupLine($"  {Markup.Escape(c.Proposal)} {Markup.Escape(c.Config)} [red]{Markup.Escape(c.Property)}[/] [grey][[{Markup.Escape(c.Scenario ?? "")}]][/] {Markup.Escape(c.Headline ?? "")}\n      [blue]{Markup.Escape(c.Token ?? "")}[/]");
+        }
+        console.MarkupLine($"\n{results.Cells.Count} cells in {results.Elapsed.TotalSeconds:0.0} s");
+    }
+
+    /// <summary>--verbose: every violation's kernel-log report in full.</summary>
+    public static void Reports(CheckResults results)
+    {
+        foreach (var c in results.Violated)
+        {
+            Console.WriteLine($"\n---- {c.Proposal} {c.Config} {c.Property} [{c.Scenario}] {c.Token}");
+            Console.WriteLine(c.Report?.TrimEnd());
+        }
     }
 }

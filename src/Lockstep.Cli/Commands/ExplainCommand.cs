@@ -1,19 +1,40 @@
 using Lockstep.Models;
+using Lockstep.Reports;
 
 namespace Lockstep.Cli.Commands;
 
-/// <summary>lockstep explain TOKEN: the interleaving step by step (task, function, lock, value), then the reports.</summary>
+/// <summary>
+/// lockstep explain TOKEN: the interleaving step by step (task, function, lock, value), then the reports.
+/// --format lkml: plain text for a mail reply (the reports plus a CPU0/CPU1 interleaving table); --html FILE: the viewer.
+/// </summary>
 public static class ExplainCommand
 {
     public static int Run(string[] args)
     {
-        var o = Options.Parse(args, new HashSet<string>(), new HashSet<string> { "help" });
+        var o = Options.Parse(args, new HashSet<string> { "html", "format" }, new HashSet<string> { "help" });
         if (o.Flag("help") || o.Positional.Count != 1)
         {
-            Console.WriteLine("usage: lockstep explain TOKEN   (a token printed by lockstep check: proposal/config/scenario/schedule)");
+            Console.WriteLine("usage: lockstep explain TOKEN [--format text|lkml] [--html FILE]\n"
+                + "       (a token printed by lockstep check: proposal/config/scenario/schedule)");
             return o.Flag("help") ? 0 : 2;
         }
-        var (proposal, config, scenario, replay) = Suite.Replay(o.Positional[0]);
+        var format = o.One("format") ?? "text";
+        if (format is not ("text" or "lkml")) throw new UsageException($"unknown format '{format}' (known: text, lkml)");
+        var token = o.Positional[0];
+        var html = o.One("html");
+        if (html != null || format == "lkml")
+        {
+            var trace = TraceCapture.FromToken(token);
+            if (trace.Divergence != null) Console.Error.WriteLine($"lockstep: warning: {trace.Divergence}");
+            if (html != null)
+            {
+                CheckCommand.Write(html, Lockstep.Reports.Html.Explain(trace));
+                if (html != "-") Console.Error.WriteLine($"lockstep: wrote the trace viewer to {html}");
+            }
+            if (format == "lkml") Console.Write(Lkml.Render(trace));
+            return 0;
+        }
+        var (proposal, config, scenario, replay) = Suite.Replay(token);
         Console.WriteLine($"proposal: {proposal.Id} ({proposal.Title}; {proposal.Source})");
         Console.WriteLine($"config:   {config.Describe()}");
         Console.WriteLine($"scenario: {scenario.Id}: {scenario.Description}");

@@ -1,0 +1,108 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace Lockstep.Reports;
+
+/// <summary>
+/// SARIF 2.1.0 for code-scanning UIs: one result per violated proposal × config × property, the rule its property, the
+/// location the modelled kernel file and the innermost modelled function of the reporting task.
+/// </summary>
+public static class Sarif
+{
+    public const string SchemaUri = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json";
+
+    /// <summary>Where a violated cell points: its function and kernel file (either may be unknown).</summary>
+    public delegate (string? Function, string? File) Locator(Cell cell);
+
+    /// <summary>The SARIF log of a check run.</summary>
+    public static string Render(CheckResults run, Locator locate, string toolVersion)
+    {
+        var rules = new JsonArray();
+        foreach (var p in run.Properties)
+        {
+            var text = Lockstep.Models.Properties.All.TryGetValue(p, out var t) ? t : p;
+            rules.Add(new JsonObject
+            {
+                ["id"] = p,
+                ["name"] = RuleName(text),
+                ["shortDescription"] = new JsonObject { ["text"] = text },
+                ["fullDescription"] = new JsonObject { ["text"] = $"{p}: {text} (Lockstep property catalogue, KERNEL-FACTS §6.1)" },
+                ["defaultConfiguration"] = new JsonObject { ["level"] = "error" },
+                ["properties"] = new JsonObject { ["tags"] = new JsonArray(p.StartsWith('L') ? "liveness" : "safety", "locking") },
+            });
+        }
+        var results = new JsonArray();
+        foreach (var c in run.Violated)
+        {
+            var (function, file) = locate(c);
+            var location = new JsonObject();
+            if (file != null)
+                location["physicalLocation"] = new JsonObject
+                {
+                    ["artifactLocation"] = new JsonObject { ["uri"] = file, ["uriBaseId"] = "KERNEL_SRC" },
+                };
+            if (function != null)
+                location["logicalLocations"] = new JsonArray(new JsonObject
+                {
+                    ["name"] = function,
+                    ["fullyQualifiedName"] = file != null ? $"{file}:{function}" : function,
+                    ["kind"] = "function",
+                });
+            location["message"] = new JsonObject { ["text"] = $"{c.Proposal} on {c.Config}, scenario {c.Scenario}" };
+            var ruleIndex = run.Properties.ToList().IndexOf(c.Property);
+            var result = new JsonObject
+            {
+                ["ruleId"] = c.Property,
+                ["level"] = "error",
+                ["message"] = new JsonObject { ["text"] = c.Headline ?? c.Property },
+                ["locations"] = new JsonArray(location),
+                ["partialFingerprints"] = new JsonObject { ["lockstepCell/v1"] = $"{c.Proposal}/{c.Config}/{c.Property}/{c.Headline}" },
+                ["properties"] = new JsonObject
+                {
+                    ["token"] = c.Token,
+                    ["replay"] = $"lockstep explain {c.Token}",
+                    ["proposal"] = c.Proposal,
+                    ["config"] = c.Config,
+                    ["scenario"] = c.Scenario,
+                    ["executions"] = c.Executions,
+                    ["exhaustive"] = c.Exhaustive,
+                    ["report"] = c.Report,
+                },
+            };
+            if (ruleIndex >= 0) result["ruleIndex"] = ruleIndex;
+            results.Add(result);
+        }
+        var log = new JsonObject
+        {
+            ["$schema"] = SchemaUri,
+            ["version"] = "2.1.0",
+            ["runs"] = new JsonArray(new JsonObject
+            {
+                ["tool"] = new JsonObject
+                {
+                    ["driver"] = new JsonObject
+                    {
+                        ["name"] = "lockstep",
+                        ["version"] = toolVersion,
+                        ["rules"] = rules,
+                    },
+                },
+                ["originalUriBaseIds"] = new JsonObject
+                {
+                    ["KERNEL_SRC"] = new JsonObject { ["description"] = new JsonObject { ["text"] = "The root of the Linux kernel source tree the model mirrors." } },
+                },
+                ["results"] = results,
+                ["properties"] = new JsonObject { ["elapsed_seconds"] = Math.Round(run.Elapsed.TotalSeconds, 3), ["cells"] = run.Cells.Count },
+            }),
+        };
+        return log.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
+    }
+
+    /// <summary>A rule's name in SARIF's PascalCase style from its description's leading words.</summary>
+    private static string RuleName(string text)
+    {
+        var head = text.Split(':')[0];
+        var words = head.Split(new[] { ' ', '-', '/', ',', '>' }, StringSplitOptions.RemoveEmptyEntries);
+        return string.Concat(words.Select(w => char.ToUpperInvariant(w[0]) + w[1..]).Where(w => w.All(char.IsLetterOrDigit)));
+    }
+}
