@@ -103,7 +103,9 @@ public static class Explorer
         var schedules = parts.Select(Schedule.Decode).ToList();
         for (var i = 0; i < schedules.Count - 1; i++)
         {
-            var prime = new ReplayStrategy(schedules[i]);
+            // only up to the end of the prefix: what the earlier execution did after it is not part of the report's
+            // history (and would, e.g., fill lockdep's chain cache so that the replayed report is not made again)
+            var prime = new ReplayStrategy(schedules[i], stopAtEnd: true);
             prime.BeginExecution();
             new Execution(prime, maxSteps, tracing: false).Run(model);
         }

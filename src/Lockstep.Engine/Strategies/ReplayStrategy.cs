@@ -7,7 +7,15 @@ public sealed class ReplayStrategy : IStrategy
     private int _position;
     private bool _started;
 
+    private readonly bool _stopAtEnd;
+
     public ReplayStrategy(IReadOnlyList<byte> choices) => _choices = choices;
+
+    /// <param name="choices">The schedule.</param>
+    /// <param name="stopAtEnd">
+    /// A prefix: end the execution (as pruned) at the first choice after it instead of going on with the lowest thread.
+    /// </param>
+    public ReplayStrategy(IReadOnlyList<byte> choices, bool stopAtEnd) : this(choices) => _stopAtEnd = stopAtEnd;
 
     public string Description => "replay";
 
@@ -27,6 +35,7 @@ public sealed class ReplayStrategy : IStrategy
     {
         if (System.Numerics.BitOperations.PopCount(state.Enabled) == 1)
             return System.Numerics.BitOperations.TrailingZeroCount(state.Enabled);
+        if (_position == _choices.Count && _stopAtEnd) return -1;
         if (_position == _choices.Count)
         {
             Divergence ??= $"the schedule ends at step {state.Step} but the model goes on";
