@@ -1,6 +1,6 @@
 using System.Text.Json;
 
-namespace Lockstep.Reports;
+namespace Lockstep.Reporting;
 
 /// <summary>One proposal × config × property verdict of `lockstep check`.</summary>
 public sealed record Cell(string Proposal, string Config, string Property, string Verdict, long Executions, bool Exhaustive,

@@ -1,7 +1,7 @@
 using System.Net;
 using System.Text;
 
-namespace Lockstep.Reports;
+namespace Lockstep.Reporting;
 
 /// <summary>
 /// Self-contained HTML pages (inline CSS, no scripts, nothing fetched at view time): the interleaving viewer of one

@@ -3,7 +3,7 @@ using System.Reflection.Metadata;
 using System.Reflection.PortableExecutable;
 using System.Text.RegularExpressions;
 
-namespace Lockstep.Reports;
+namespace Lockstep.Reporting;
 
 /// <summary>
 /// Which kernel source file a modelled function belongs to. The models mirror the kernel tree

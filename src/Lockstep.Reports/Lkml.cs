@@ -1,6 +1,6 @@
 using System.Text;
 
-namespace Lockstep.Reports;
+namespace Lockstep.Reporting;
 
 /// <summary>
 /// Mail-ready plain text for a reply on LKML: what was checked, each report verbatim in the kernel's format, and the
@@ -89,9 +89,10 @@ public static class Lkml
         var elided = Math.Max(0, rows.Count - MaxRows);
         rows = rows.Skip(elided).ToList();
         var col = columns.Select((l, i) => (l.Thread, i)).ToDictionary(x => x.Thread, x => x.i);
-        var widths = columns.Select(c => Math.Max(c.Name.Length + 2,
-            rows.Where(r => r.Thread == c.Thread).Select(r => r.Text.Length).DefaultIfEmpty(0).Max()) + 3).ToArray();
-        string Row(IReadOnlyList<string> cells) => ("  " + string.Concat(cells.Select((c, i) => i == cells.Count - 1 ? c : c.PadRight(widths[i])))).TrimEnd();
+        // lockdep's layout: entries two columns in, the CPU heading seven
+        var widths = columns.Select(c => Math.Max(c.Name.Length + 4,
+            rows.Where(r => r.Thread == c.Thread).Select(r => r.Text.Length + 2).DefaultIfEmpty(0).Max()) + 3).ToArray();
+        string Row(IReadOnlyList<string> cells) => string.Concat(cells.Select((c, i) => i == cells.Count - 1 ? c : c.PadRight(widths[i]))).TrimEnd();
         sb.AppendLine(" Interleaving (a column per task, time flowing down; lockstep explain TOKEN has every step):");
         sb.AppendLine();
         sb.AppendLine(Row(columns.Select((_, i) => $"       CPU{i}").ToList()));

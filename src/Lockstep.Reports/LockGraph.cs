@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using Lockstep.Kernel;
 
-namespace Lockstep.Reports;
+namespace Lockstep.Reporting;
 
 /// <summary>
 /// Lockdep's dependency graph of a run (every class, every "B acquired while A held" edge with its kinds) as Graphviz

@@ -1,7 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 
-namespace Lockstep.Reports;
+namespace Lockstep.Reporting;
 
 /// <summary>
 /// SARIF 2.1.0 for code-scanning UIs: one result per violated proposal × config × property, the rule its property, the
@@ -13,6 +13,18 @@ public static class Sarif
 
     /// <summary>Where a violated cell points: its function and kernel file (either may be unknown).</summary>
     public delegate (string? Function, string? File) Locator(Cell cell);
+
+    /// <summary>
+    /// Locates a cell by its replayed trace: the report of the cell's property (and headline) there, its reporting task's
+    /// innermost modelled function and that function's kernel file.
+    /// </summary>
+    public static Locator FromTraces(IReadOnlyDictionary<string, ExplainedTrace> traces) => cell =>
+    {
+        if (cell.Token == null || !traces.TryGetValue(cell.Token, out var trace)) return (null, null);
+        var finding = trace.Findings.FirstOrDefault(f => f.Properties.Contains(cell.Property) && f.Headline == cell.Headline)
+                      ?? trace.Findings.FirstOrDefault(f => f.Properties.Contains(cell.Property));
+        return finding == null ? (null, null) : KernelSources.Locate(finding.Stack);
+    };
 
     /// <summary>The SARIF log of a check run.</summary>
     public static string Render(CheckResults run, Locator locate, string toolVersion)

@@ -5,7 +5,7 @@ using Lockstep.Models;
 using Lockstep.Models.Proposals;
 using Lockstep.Models.Scenarios;
 
-namespace Lockstep.Reports;
+namespace Lockstep.Reporting;
 
 /// <summary>The kernel context of a task at one point of a trace: what might_sleep and lockdep look at.</summary>
 public sealed record TaskContext(int PreemptCount, bool IrqsDisabled, int NonBlock, int RcuDepth, int MigrationDisabled,
@@ -82,6 +82,15 @@ public static class TraceCapture
         return new Replayed(proposal, config, scenario, kernel, Explorer.Replay(model, parts[3], annotator: TaskContext.Of));
     }
 
+    /// <summary>Every violated cell's execution of a check run re-run with its trace (one replay per distinct token).</summary>
+    public static Dictionary<string, ExplainedTrace> ForCells(CheckResults results)
+    {
+        var traces = new Dictionary<string, ExplainedTrace>();
+        foreach (var token in results.Violated.Select(c => c.Token).OfType<string>().Distinct())
+            traces[token] = FromToken(token);
+        return traces;
+    }
+
     /// <summary>The explained trace of a check token.</summary>
     public static ExplainedTrace FromToken(string token)
     {
@@ -116,7 +125,7 @@ public static class TraceCapture
             TaskContext? context = v.Annotation as TaskContext;
             if (v.ReportedBy >= 0)
             {
-                var i = LastOf(steps, v.ReportedBy, v.TracePosition);
+                var i = InProgress(steps, v.ReportedBy, v.TracePosition);
                 if (i >= 0) highlight.Add(i);
             }
             else if (v is DeadlockViolation d)
@@ -141,6 +150,24 @@ public static class TraceCapture
                 report.Render(), kr?.Task, highlight, context, context?.Stack ?? Array.Empty<string>(), kr?.LockChain));
         }
         return new ExplainedTrace(token, proposal, config, scenario, header, lanes, steps, findings, replay.Divergence);
+    }
+
+    /// <summary>
+    /// The step a report made by <paramref name="thread"/> before trace event <paramref name="position"/> belongs to: the
+    /// lock operation the task was in the middle of when the check runs before its note (might_sleep in mutex_lock: the
+    /// next note of the task, with no scheduling point in between), else the task's last step before the report.
+    /// </summary>
+    private static int InProgress(List<TraceStep> steps, int thread, int position)
+    {
+        var before = LastOf(steps, thread, position);
+        for (var i = Math.Max(position, 0); i < steps.Count; i++)
+        {
+            if (steps[i].Thread != thread) continue;
+            var sameRun = before < 0 || steps[i].Step == steps[before].Step;
+            if (sameRun && steps[i].Kind is StepKind.Lock or StepKind.Unlock) return i;
+            if (!sameRun || steps[i].IsOperation || steps[i].Kind is StepKind.Lock or StepKind.Unlock) break;
+        }
+        return before;
     }
 
     private static int LastOf(List<TraceStep> steps, int thread, int before)

@@ -2,7 +2,7 @@ using System.Diagnostics;
 using System.Reflection;
 using Lockstep.Kernel;
 using Lockstep.Models;
-using Lockstep.Reports;
+using Lockstep.Reporting;
 using Spectre.Console;
 
 namespace Lockstep.Cli.Commands;
@@ -84,9 +84,9 @@ public static class CheckCommand
         if (json != null) Write(json, JsonReport.Render(results) + (json == "-" ? "" : "\n"));
         if (html != null || sarif != null)
         {
-            var traces = Traces(results);
-            if (html != null) Write(html, Lockstep.Reports.Html.Check(results, traces));
-            if (sarif != null) Write(sarif, Sarif.Render(results, cell => Locate(cell, traces), Version));
+            var traces = TraceCapture.ForCells(results);
+            if (html != null) Write(html, Lockstep.Reporting.Html.Check(results, traces));
+            if (sarif != null) Write(sarif, Sarif.Render(results, Sarif.FromTraces(traces), Version));
             if (!quiet)
                 foreach (var (what, file) in new[] { ("HTML report", html), ("SARIF log", sarif) })
                     if (file != null && file != "-") Console.Error.WriteLine($"lockstep: wrote the {what} to {file}");
@@ -99,24 +99,6 @@ public static class CheckCommand
     /// <summary>The tool's version as the package states it.</summary>
     public static string Version =>
         typeof(CheckCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
-
-    /// <summary>Every violated cell's execution re-run with its trace (one replay per distinct token).</summary>
-    public static Dictionary<string, ExplainedTrace> Traces(CheckResults results)
-    {
-        var traces = new Dictionary<string, ExplainedTrace>();
-        foreach (var token in results.Violated.Select(c => c.Token).OfType<string>().Distinct())
-            traces[token] = TraceCapture.FromToken(token);
-        return traces;
-    }
-
-    /// <summary>The cell's report in its replayed trace: the innermost modelled function of the reporting task, and its file.</summary>
-    public static (string? Function, string? File) Locate(Cell cell, IReadOnlyDictionary<string, ExplainedTrace> traces)
-    {
-        if (cell.Token == null || !traces.TryGetValue(cell.Token, out var trace)) return (null, null);
-        var finding = trace.Findings.FirstOrDefault(f => f.Properties.Contains(cell.Property) && f.Headline == cell.Headline)
-                      ?? trace.Findings.FirstOrDefault(f => f.Properties.Contains(cell.Property));
-        return finding == null ? (null, null) : KernelSources.Locate(finding.Stack);
-    }
 
     internal static void Write(string target, string text)
     {

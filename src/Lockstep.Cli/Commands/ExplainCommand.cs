@@ -1,5 +1,5 @@
 using Lockstep.Models;
-using Lockstep.Reports;
+using Lockstep.Reporting;
 
 namespace Lockstep.Cli.Commands;
 
@@ -28,7 +28,7 @@ public static class ExplainCommand
             if (trace.Divergence != null) Console.Error.WriteLine($"lockstep: warning: {trace.Divergence}");
             if (html != null)
             {
-                CheckCommand.Write(html, Lockstep.Reports.Html.Explain(trace));
+                CheckCommand.Write(html, Lockstep.Reporting.Html.Explain(trace));
                 if (html != "-") Console.Error.WriteLine($"lockstep: wrote the trace viewer to {html}");
             }
             if (format == "lkml") Console.Write(Lkml.Render(trace));

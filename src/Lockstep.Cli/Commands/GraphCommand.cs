@@ -1,7 +1,7 @@
 using Lockstep.Engine;
 using Lockstep.Kernel;
 using Lockstep.Models;
-using Lockstep.Reports;
+using Lockstep.Reporting;
 
 namespace Lockstep.Cli.Commands;
 
