@@ -57,6 +57,13 @@ public sealed class PageAllocator
     /// <summary>Who must be asked, when a page is freed, whether they still map it (secondary MMUs register here).</summary>
     public readonly List<Func<page, string?>> secondary_mappers = new();
 
+    /// <summary>
+    /// The same question for a secondary MMU whose page table is <see cref="Shared{T}"/> state: it is asked with a
+    /// scheduling point (reading that state), so the explorer sees the race between installing a mapping and the free
+    /// and tries both orders. (A plain oracle runs as part of the free's step and can hide that order.)
+    /// </summary>
+    public readonly List<Func<page, SimTask<string?>>> secondary_mapping_checks = new();
+
     public page alloc_page()
     {
         var p = new page(_next++);
@@ -72,10 +79,18 @@ public sealed class PageAllocator
         foreach (var mapper in secondary_mappers)
         {
             if (mapper(p) is not { } who) continue;
-            Sim.Report(KernelLog.Warning("S1", "stale-secondary-mapping",
-                $"BUG: page {p} freed while a secondary MMU still maps it", $"{p.pfn}",
-                $"freed by {Api.current}\nstill mapped by: {who}"));
+            ReportStaleMapping(p, who);
         }
+        foreach (var check in secondary_mapping_checks)
+            if (await check(p) is { } who)
+                ReportStaleMapping(p, who);
+    }
+
+    private static void ReportStaleMapping(page p, string who)
+    {
+        Sim.Report(KernelLog.Warning("S1", "stale-secondary-mapping",
+            $"BUG: page {p} freed while a secondary MMU still maps it", $"{p.pfn}",
+            $"freed by {Api.current}\nstill mapped by: {who}"));
     }
 }
 

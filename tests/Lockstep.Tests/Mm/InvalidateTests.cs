@@ -14,8 +14,8 @@ public class InvalidateTests
     /// S1: start must have removed every secondary mapping of the range before it returns, because the primary MMU may
     /// free the pages any time after that (§1.2). The reaper's gather holds one page here, so it frees the first page
     /// mid-range, before end (as zap_pte_range does when no batch page can be allocated under OOM). A toy that only
-    /// unmaps in end is caught; one that unmaps in start is not. Exhaustive: 4 executions (reaper) and 1 (munmap)
-    /// each way.
+    /// unmaps in end is caught; one that unmaps in start is not. (With the default gather, which frees only after end,
+    /// the late toy would go unnoticed.) Exhaustive: 1 execution each.
     /// </summary>
     [Theory]
     [InlineData(true, true)]
@@ -49,7 +49,7 @@ public class InvalidateTests
     /// <summary>
     /// S5: a notifier that can fail start must not implement end (§1.2). A toy returning -EAGAIN from a non-blockable
     /// start trips the core's WARN if it has an end, not if it has none; either way the reaper skips the VMA (L2).
-    /// Exhaustive: 4 executions each.
+    /// Exhaustive: 1 execution each.
     /// </summary>
     [Theory]
     [InlineData(true)]
@@ -80,7 +80,7 @@ public class InvalidateTests
     /// the failure, and the one whose start succeeded gets exactly one end — the compensating end, with the same range,
     /// called outside non_block_start (§1.7 step 3) — while the reaper itself calls no end for that VMA. That holds for
     /// each of the reaper's 10 attempts (every one fails). Subscribers are walked newest first (hlist_add_head), so
-    /// registering the failing one first makes it the second in the walk. Exhaustive: 4 executions each.
+    /// registering the failing one first makes it the second in the walk. Exhaustive: 1 execution each.
     /// </summary>
     [Theory]
     [InlineData(true)]
@@ -123,7 +123,7 @@ public class InvalidateTests
     /// <summary>
     /// S2: the reaper calls start (and end) with non_block_count == 1 (§1.7, §2.6). A toy taking a spinlock_t there
     /// splats on PREEMPT_RT only (rt_spin_lock sleeps), a mutex splats on both, a raw_spinlock_t never does.
-    /// Exhaustive: 4 executions each.
+    /// Exhaustive: 1 execution each.
     /// </summary>
     [Theory]
     [InlineData(LockKind.raw_spinlock_t, "default", null)]
