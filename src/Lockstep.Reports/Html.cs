@@ -139,8 +139,9 @@ public static class Html
         var last = new Dictionary<int, TaskContext?>();
         for (var i = 0; i < steps.Count;)
         {
-            var j = i;
-            while (j < steps.Count && steps[j].Thread == steps[i].Thread) j++;
+            // a row is a run of one task's steps; a reported step starts a row of its own, so its log sits beside it
+            var j = i + 1;
+            while (j < steps.Count && steps[j].Thread == steps[i].Thread && !reportAt.ContainsKey(j)) j++;
             var thread = steps[i].Thread;
             var slice = steps.Skip(i).Take(j - i).ToList();
             var violating = slice.Any(s => highlighted.ContainsKey(s.Index));
@@ -158,7 +159,9 @@ public static class Html
                 {
                     var isHit = highlighted.TryGetValue(s.Index, out var hits);
                     sb.Append($"<div class=\"ev k-{s.Kind.ToString().ToLowerInvariant()}{(isHit ? " violating" : "")}\" id=\"{id}-e{s.Index}\" data-step=\"{s.Step}\" style=\"--depth:{Math.Min(s.Depth, 12)}\">");
-                    sb.Append($"<span class=\"n\">{s.Step}</span><span class=\"kind\">{KindLabel(s.Kind)}</span><span class=\"t\">{E(s.Text)}</span></div>");
+                    var shown = s.Text.Length <= 96 ? E(s.Text) : $"{E(s.Text[..93])}&#8230;";
+                    var full = s.Text.Length <= 96 ? "" : $" title=\"{E(s.Text)}\"";
+                    sb.Append($"<span class=\"n\">{s.Step}</span><span class=\"kind\">{KindLabel(s.Kind)}</span><span class=\"t\"{full}>{shown}</span></div>");
                     if (s.Context != null && (!shownAtTop || !s.Context.SameBits(prev) || isHit))
                     {
                         Context(sb, s.Context, prev, full: !shownAtTop || isHit);
@@ -269,10 +272,10 @@ public static class Html
         .props { display: inline-block; background: var(--hit); color: #fff; border-radius: 3px; padding: 0 5px; margin-right: 4px; font-size: 12px; }
         .warning { color: #8a5300; } .clean { color: #2e7d32; }
         .trace { overflow-x: auto; border: 1px solid var(--line); background: #fff; }
-        table.lanes { border-collapse: collapse; table-layout: fixed; width: max(100%, calc(var(--lanes) * 380px + 60px + 580px)); }
+        table.lanes { border-collapse: collapse; table-layout: fixed; width: max(100%, calc(var(--lanes) * 320px + 60px + 560px)); }
         table.lanes th { position: sticky; top: 0; background: #eef1f4; border-bottom: 1px solid var(--line); padding: 6px 8px; text-align: left; font-size: 13px; z-index: 1; }
         th.stepcol, td.stepcol { width: 60px; color: var(--muted); font-size: 12px; text-align: right; padding: 4px 8px; vertical-align: top; }
-        th.logcol, td.logcol { width: 580px; vertical-align: top; padding: 4px 8px; }
+        th.logcol, td.logcol { width: 560px; vertical-align: top; padding: 4px 8px; }
         td.lane { vertical-align: top; padding: 3px 6px; border-left: 1px dashed var(--line); }
         tr.slice { border-top: 1px solid #f0f2f4; }
         .box { border: 1px solid #b7c3cf; border-radius: 6px; background: #f7f9fb; padding: 3px 6px 5px; }
