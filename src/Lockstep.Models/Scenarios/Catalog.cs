@@ -43,6 +43,10 @@ public static class Catalog
                 await w.kvm_code.kvm_gpc_refresh(w.kvm, gpc);
             }) },
             new Dictionary<string, string> { ["oom_reaper"] = "L1", ["stress"] = "L1", ["CPU 0/KVM"] = "L4" }),
+        new Scenario("reclaim-aging-vs-fault",
+            "kswapd ages the guest page (clear_flush_young under the page-table lock) while a vCPU faults on it",
+            new[] { new TaskSpec("kswapd0", 90, async w => await w.mm_code.folio_referenced(w.mm, 0x1000)), Vcpu(0) },
+            new Dictionary<string, string> { ["CPU 0/KVM"] = "L4" }),
         new Scenario("munmap-vs-fault",
             "qemu munmaps guest RAM (blockable invalidation) while a vCPU faults on it",
             new[] { new TaskSpec("qemu", 4992, w => w.mm_code.do_munmap(w.mm, 0x1000, 0x1002)), Vcpu(0) },

@@ -25,6 +25,7 @@ public class KvmBreakageTests
     [InlineData("oom-reap-vs-exit", 45_015)]
     [InlineData("munmap-vs-fault", 396)]
     [InlineData("oom-reap-vs-gpc-refresh", 43)]
+    [InlineData("reclaim-aging-vs-fault", 10)]
     public void MainlineNonRtPassesEveryScenarioExhaustively(string scenario, long executions)
     {
         var r = Run(m => new KvmMain(m), scenario);
