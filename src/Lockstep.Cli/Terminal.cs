@@ -49,7 +49,7 @@ public static class CheckProgress
         Terminal.Err.Progress()
             .AutoClear(true)
             .HideCompleted(false)
-            .Columns(new TaskDescriptionColumn { Alignment = Justify.Left }, new ProgressBarColumn(), new PercentageColumn(), new ElapsedTimeColumn(), new SpinnerColumn())
+            .Columns(new SpinnerColumn(), new PercentageColumn(), new ProgressBarColumn { Width = 20 }, new TaskDescriptionColumn { Alignment = Justify.Left })
             .Start(ctx =>
             {
                 var task = ctx.AddTask("check", maxValue: totalRuns);
@@ -148,7 +148,9 @@ public static class CheckProgress
         {
             var run = _run.Elapsed.TotalSeconds > 0 ? done / _run.Elapsed.TotalSeconds : 0;
             var all = _all.Elapsed.TotalSeconds > 0 ? (_executionsBefore + done) / _all.Elapsed.TotalSeconds : 0;
-            task.Description = $"[bold]{Markup.Escape(_current)}[/] [grey]{done:N0} executions, {run:N0}/s (all: {_executionsBefore + done:N0}, {all:N0}/s)[/]";
+            // the rate first: a narrow terminal cuts the end of the line
+            task.Description = $"[bold]{run,7:N0}[/] executions/s  [bold]{Markup.Escape(_current)}[/] [grey]{done:N0} executions; run {_done + 1}/{total}, "
+                + $"{_executionsBefore + done:N0} executions in all, {all:N0}/s[/]";
         }
     }
 }
