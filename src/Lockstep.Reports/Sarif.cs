@@ -47,12 +47,15 @@ public static class Sarif
         foreach (var c in run.Violated)
         {
             var (function, file) = locate(c);
-            var location = new JsonObject();
-            if (file != null)
-                location["physicalLocation"] = new JsonObject
+            var basis = file != null ? "the innermost modelled function of the reporting task" : "the file the property is about";
+            file ??= PropertyFiles.GetValueOrDefault(c.Property, "mm/mmu_notifier.c");   // code scanning wants a file
+            var location = new JsonObject
+            {
+                ["physicalLocation"] = new JsonObject
                 {
                     ["artifactLocation"] = new JsonObject { ["uri"] = file, ["uriBaseId"] = "KERNEL_SRC" },
-                };
+                },
+            };
             if (function != null)
                 location["logicalLocations"] = new JsonArray(new JsonObject
                 {
@@ -60,7 +63,7 @@ public static class Sarif
                     ["fullyQualifiedName"] = file != null ? $"{file}:{function}" : function,
                     ["kind"] = "function",
                 });
-            location["message"] = new JsonObject { ["text"] = $"{c.Proposal} on {c.Config}, scenario {c.Scenario}" };
+            location["message"] = new JsonObject { ["text"] = $"{c.Proposal} on {c.Config}, scenario {c.Scenario}; located at {basis}" };
             var ruleIndex = run.Properties.ToList().IndexOf(c.Property);
             var result = new JsonObject
             {
@@ -109,6 +112,17 @@ public static class Sarif
         };
         return log.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n";
     }
+
+    /// <summary>
+    /// Where a report with no modelled function on its task's stack (e.g. a check the scenario makes once every task is
+    /// done) is filed: the kernel file whose code the property is about.
+    /// </summary>
+    public static readonly IReadOnlyDictionary<string, string> PropertyFiles = new Dictionary<string, string>
+    {
+        ["S1"] = "mm/mmu_notifier.c", ["S2"] = "kernel/sched/core.c", ["S3"] = "kernel/locking/lockdep.c", ["S4"] = "kernel/hung_task.c",
+        ["S5"] = "mm/mmu_notifier.c", ["S6"] = "virt/kvm/kvm_main.c", ["S7"] = "mm/mmu_notifier.c", ["L1"] = "mm/oom_kill.c",
+        ["L2"] = "mm/oom_kill.c", ["L3"] = "virt/kvm/kvm_main.c", ["L4"] = "virt/kvm/kvm_main.c", ["L5"] = "mm/mmap.c",
+    };
 
     /// <summary>A rule's name in SARIF's PascalCase style from its description's leading words.</summary>
     private static string RuleName(string text)

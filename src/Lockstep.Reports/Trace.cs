@@ -125,7 +125,7 @@ public static class TraceCapture
             TaskContext? context = v.Annotation as TaskContext;
             if (v.ReportedBy >= 0)
             {
-                var i = InProgress(steps, v.ReportedBy, v.TracePosition);
+                var i = InProgress(steps, v.ReportedBy, v.TracePosition, context);
                 if (i >= 0) highlight.Add(i);
             }
             else if (v is DeadlockViolation d)
@@ -155,16 +155,18 @@ public static class TraceCapture
     /// <summary>
     /// The step a report made by <paramref name="thread"/> before trace event <paramref name="position"/> belongs to: the
     /// lock operation the task was in the middle of when the check runs before its note (might_sleep in mutex_lock: the
-    /// next note of the task, with no scheduling point in between), else the task's last step before the report.
+    /// task's next note, made in the same function with no scheduling point in between), else the task's last step
+    /// before the report.
     /// </summary>
-    private static int InProgress(List<TraceStep> steps, int thread, int position)
+    private static int InProgress(List<TraceStep> steps, int thread, int position, TaskContext? atReport)
     {
         var before = LastOf(steps, thread, position);
         for (var i = Math.Max(position, 0); i < steps.Count; i++)
         {
             if (steps[i].Thread != thread) continue;
             var sameRun = before < 0 || steps[i].Step == steps[before].Step;
-            if (sameRun && steps[i].Kind is StepKind.Lock or StepKind.Unlock) return i;
+            var sameFunction = atReport != null && steps[i].Context != null && steps[i].Context!.Stack.SequenceEqual(atReport.Stack);
+            if (sameRun && sameFunction && steps[i].Kind is StepKind.Lock or StepKind.Unlock) return i;
             if (!sameRun || steps[i].IsOperation || steps[i].Kind is StepKind.Lock or StepKind.Unlock) break;
         }
         return before;

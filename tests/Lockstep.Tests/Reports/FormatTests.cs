@@ -89,6 +89,18 @@ public class FormatTests
     }
 
     [Fact]
+    public void SarifFilesAReportWithoutAFunctionUnderItsPropertysFile()
+    {
+        var cell = new Cell("p", "default", "L4", "violated", 1, true, "p/default/s/s1.AA", "s", "report", "WARNING: left open");
+        var sarif = Sarif.Render(new CheckResults(new[] { cell }, new[] { "L4" }, TimeSpan.Zero), _ => (null, null), "0");
+        using var doc = JsonDocument.Parse(sarif);
+        var location = doc.RootElement.GetProperty("runs")[0].GetProperty("results")[0].GetProperty("locations")[0];
+        Assert.Equal("virt/kvm/kvm_main.c", location.GetProperty("physicalLocation").GetProperty("artifactLocation").GetProperty("uri").GetString());
+        Assert.False(location.TryGetProperty("logicalLocations", out _));
+        Assert.Contains("the file the property is about", location.GetProperty("message").GetProperty("text").GetString());
+    }
+
+    [Fact]
     public void LkmlTextHasTheReportAndACpuTable()
     {
         var (_, result) = SyntheticRun.Explore(KernelConfig.Default);
