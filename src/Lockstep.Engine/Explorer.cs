@@ -10,6 +10,9 @@ public sealed record ExplorationOptions
 
     public long MaxExecutions { get; init; } = long.MaxValue;
 
+    /// <summary>Scheduling steps the whole exploration may take: a bound that weighs long executions as they cost.</summary>
+    public long MaxTotalSteps { get; init; } = long.MaxValue;
+
     public TimeSpan? TimeLimit { get; init; }
 
     public bool StopOnFirstViolation { get; init; } = true;
@@ -56,6 +59,7 @@ public static class Explorer
         while (true)
         {
             if (executions == options.MaxExecutions) { stoppedBy = "execution limit"; break; }
+            if (steps >= options.MaxTotalSteps) { stoppedBy = "step budget"; break; }
             if (options.TimeLimit is { } limit && clock.Elapsed > limit) { stoppedBy = "time limit"; break; }
             if (!strategy.BeginExecution()) { finished = true; break; }
             var execution = new Execution(strategy, options.MaxSteps, tracing: false);

@@ -14,9 +14,9 @@ namespace Lockstep.Cli.Commands;
 /// </summary>
 public static class CheckCommand
 {
-    public const long DefaultExecutions = 10_000;
+    public const long DefaultExecutions = 200_000;
 
-    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "json", "html", "sarif" }.Concat(StrategyOptions.Names));
+    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "json", "html", "sarif", "jobs" }.Concat(StrategyOptions.Names));
     private static readonly HashSet<string> Flags = new() { "fail-on-violation", "quiet", "verbose", "help" };
 
     public static int Run(string[] args)
@@ -26,7 +26,7 @@ public static class CheckCommand
         {
             Console.WriteLine("usage: lockstep check [--proposal ID,..] [--config default,rt] [--property S1,..] [--scenario ID,..]\n"
                 + "                      [--strategy dpor|random|pct] [--executions N] [--seed N] [--depth D] [--preemption-bound K]\n"
-                + "                      [--max-steps N] [--time-limit SECONDS] [--json FILE|-] [--html FILE] [--sarif FILE]\n"
+                + "                      [--max-steps N] [--step-budget N] [--jobs N] [--time-limit SECONDS] [--json FILE|-] [--html FILE] [--sarif FILE]\n"
                 + "                      [--fail-on-violation] [--quiet | --verbose]");
             return 0;
         }
@@ -37,6 +37,7 @@ public static class CheckCommand
         var scenarios = Select(o.All("scenario"), Lockstep.Models.Scenarios.Catalog.All, Lockstep.Models.Scenarios.Catalog.Find);
         var properties = o.All("property").Count == 0 ? Properties.Ids.ToList() : o.All("property").Select(CheckProperty).ToList();
         var strategy = StrategyOptions.Factory(o, DefaultExecutions);
+        var parallelism = (int)o.Number("jobs", Environment.ProcessorCount, 1);
         var exploration = StrategyOptions.Exploration(o, DefaultExecutions);
         var json = o.One("json");
         var html = o.One("html");
@@ -47,32 +48,35 @@ public static class CheckCommand
         var clock = Stopwatch.StartNew();
         var cells = new List<Cell>();
         var modelErrors = new List<string>();
-        CheckProgress.Run(verbosity, proposals.Count * configs.Count * scenarios.Count, exploration.MaxExecutions, progress =>
+        var jobs = (from p in proposals from c in configs from s in scenarios select (p, c, s)).ToList();
+        var runs = new ScenarioRun[jobs.Count];
+        CheckProgress.Run(verbosity, jobs.Count, exploration.MaxExecutions, unsafeProgress =>
         {
-            foreach (var p in proposals)
-                foreach (var c in configs)
-                {
-                    var runs = new List<ScenarioRun>();
-                    foreach (var s in scenarios)
-                    {
-                        progress.RunStarted(p.Id, c.Name, s.Id);
-                        var run = Suite.Run(p, c, s, strategy(), exploration with { Progress = progress.Executions });
-                        runs.Add(run);
-                        progress.RunFinished(run);
-                        if (run.ModelError != null) modelErrors.Add($"model error in {p.Id}/{c.Name}/{s.Id}: {run.ModelError}");
-                    }
-                    var executions = runs.Sum(r => r.Exploration.Executions);
-                    var exhaustive = runs.All(r => r.Exploration.Exhaustive);
-                    foreach (var prop in properties)
-                    {
-                        var hit = runs.SelectMany(r => r.Findings.Where(f => f.Property == prop).Select(f => (r, f))).FirstOrDefault();
-                        var unknown = hit.f == null && runs.Any(r => r.ModelError != null);
-                        cells.Add(hit.f != null
-                            ? new Cell(p.Id, c.Name, prop, "violated", executions, exhaustive, hit.f.Token, hit.r.Scenario.Id, hit.f.Violation.Render(), hit.f.Violation.Message)
-                            : new Cell(p.Id, c.Name, prop, unknown ? "unknown" : "holds", executions, exhaustive, null, null, null, null));
-                    }
-                }
+            var progress = new SynchronizedProgress(unsafeProgress);
+            Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, i =>
+            {
+                var (p, c, s) = jobs[i];
+                progress.RunStarted(p.Id, c.Name, s.Id);
+                runs[i] = Suite.Run(p, c, s, strategy(), exploration with { Progress = progress.Executions });
+                progress.RunFinished(runs[i]);
+            });
         });
+        foreach (var row in runs.GroupBy(r => (r.Proposal, r.Config)))
+        {
+            var (p, c) = row.Key;
+            foreach (var run in row)
+                if (run.ModelError != null) modelErrors.Add($"model error in {p.Id}/{c.Name}/{run.Scenario.Id}: {run.ModelError}");
+            var executions = row.Sum(r => r.Exploration.Executions);
+            var exhaustive = row.All(r => r.Exploration.Exhaustive);
+            foreach (var prop in properties)
+            {
+                var hit = row.SelectMany(r => r.Findings.Where(f => f.Property == prop).Select(f => (r, f))).FirstOrDefault();
+                var unknown = hit.f == null && row.Any(r => r.ModelError != null);
+                cells.Add(hit.f != null
+                    ? new Cell(p.Id, c.Name, prop, "violated", executions, exhaustive, hit.f.Token, hit.r.Scenario.Id, hit.f.Violation.Render(), hit.f.Violation.Message)
+                    : new Cell(p.Id, c.Name, prop, unknown ? "unknown" : "holds", executions, exhaustive, null, null, null, null));
+            }
+        }
         var results = new CheckResults(cells, properties, clock.Elapsed);
 
         if (!quiet)
@@ -94,6 +98,16 @@ public static class CheckCommand
         foreach (var e in modelErrors) Console.Error.WriteLine($"lockstep: {e}");
         if (modelErrors.Count > 0) return 3;
         return o.Flag("fail-on-violation") && cells.Any(x => x.Verdict == "violated") ? 1 : 0;
+    }
+
+    /// <summary>Runs finish on several threads; the progress display sees one call at a time.</summary>
+    private sealed class SynchronizedProgress(ICheckProgress inner) : ICheckProgress
+    {
+        public void RunStarted(string proposal, string config, string scenario) { lock (inner) inner.RunStarted(proposal, config, scenario); }
+
+        public void Executions(long done) { lock (inner) inner.Executions(done); }
+
+        public void RunFinished(ScenarioRun run) { lock (inner) inner.RunFinished(run); }
     }
 
     /// <summary>The tool's version as the package states it.</summary>

@@ -5,7 +5,7 @@ namespace Lockstep.Cli.Commands;
 /// <summary>--strategy, --executions, --seed, --depth, --preemption-bound, --max-steps, --time-limit.</summary>
 public static class StrategyOptions
 {
-    public static readonly string[] Names = { "strategy", "executions", "seed", "depth", "preemption-bound", "max-steps", "time-limit" };
+    public static readonly string[] Names = { "strategy", "executions", "seed", "depth", "preemption-bound", "max-steps", "step-budget", "time-limit" };
 
     public static Func<IStrategy> Factory(Options o, long defaultExecutions)
     {
@@ -22,10 +22,14 @@ public static class StrategyOptions
         };
     }
 
+    /// <summary>Scheduling steps per scenario run unless --step-budget says otherwise.</summary>
+    public const long DefaultStepBudget = 25_000_000;
+
     public static ExplorationOptions Exploration(Options o, long defaultExecutions) => new()
     {
         MaxExecutions = o.Number("executions", defaultExecutions, 1),
         MaxSteps = (int)o.Number("max-steps", 20_000, 10),
+        MaxTotalSteps = o.Number("step-budget", DefaultStepBudget, 1),
         TimeLimit = o.One("time-limit") is null ? null : TimeSpan.FromSeconds(o.Number("time-limit", 0, 1)),
     };
 }
