@@ -23,6 +23,11 @@ public static class Catalog
             "the OOM killer kills qemu; the reaper invalidates guest RAM non-blockably while a vCPU faults on it",
             new[] { OomKiller, OomReaper, Vcpu(0) },
             new Dictionary<string, string> { ["oom_reaper"] = "L1", ["stress"] = "L1", ["CPU 0/KVM"] = "L4" }),
+        new Scenario("oom-reap-vs-fault-riscv",
+            "oom-reap-vs-fault on an arch without KVM_HAVE_MMU_RWLOCK: mmu_lock is a spinlock_t, faults take it exclusively",
+            new[] { OomKiller, OomReaper, Vcpu(0) },
+            new Dictionary<string, string> { ["oom_reaper"] = "L1", ["stress"] = "L1", ["CPU 0/KVM"] = "L4" },
+            Arch.riscv),
         new Scenario("oom-reap-vs-memslot",
             "the reaper invalidates guest RAM while qemu deletes the memslot (kvm_swap_active_memslots waits for the count)",
             new[] { OomKiller, OomReaper, new TaskSpec("qemu", 4992, w => w.kvm_code.kvm_delete_memslot(w.kvm, w.slot)) },
@@ -31,8 +36,8 @@ public static class Catalog
             "the reaper races the victim's own exit: exit_mmap, then the VM fd's last put (kvm_destroy_vm)",
             new[] { OomKiller, OomReaper, new TaskSpec("qemu", 4992, async w =>
             {
-                await w.mm_code.mmput(w.mm);
-                await w.kvm_code.kvm_destroy_vm(w.kvm);
+                await w.mm_code.mmput(w.mm);          // do_exit: exit_mm
+                await w.kvm_code.kvm_put_kvm(w.kvm);   // then exit_files: the VM fd's last reference
             }) },
             new Dictionary<string, string> { ["oom_reaper"] = "L1", ["stress"] = "L1", ["qemu"] = "L5" }),
         new Scenario("oom-reap-vs-gpc-refresh",

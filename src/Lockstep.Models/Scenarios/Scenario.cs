@@ -20,14 +20,14 @@ public sealed class World
     public required kvm_memory_slot slot;
     public required vm_area_struct guest_ram;
 
-    public static async SimTask<World> Create(Kernel.Kernel kernel, Mm mm_code, KvmMain kvm_code)
+    public static async SimTask<World> Create(Kernel.Kernel kernel, Mm mm_code, KvmMain kvm_code, Arch arch)
     {
         var allocator = new PageAllocator();
         var mm = new mm_struct(kernel, allocator);
         var guest_ram = new vm_area_struct(0x1000, 0x1002, VmFlags.None, anonymous: true, allocator);
         mm.vmas.Add(guest_ram);
         var slot = new kvm_memory_slot(0, base_gfn: 0, npages: 2, userspace_addr: 0x1000);
-        var kvm = await kvm_code.kvm_create_vm(mm, new[] { slot });
+        var kvm = await kvm_code.kvm_create_vm(mm, new[] { slot }, KVM_HAVE_MMU_RWLOCK: arch != Arch.riscv);
         kvm.gpc_list.Add(new gfn_to_pfn_cache(kernel, 0x1001, guest_ram.pte[1].Peek));
         return new World
         {
@@ -37,6 +37,9 @@ public sealed class World
     }
 }
 
+/// <summary>The architecture a scenario's VM runs on: x86 (mmu_lock is an rwlock_t) or riscv (a spinlock_t).</summary>
+public enum Arch { x86, riscv }
+
 /// <summary>
 /// A scenario: the tasks that race, and which liveness property a task that hangs violates. Adding one is a few lines:
 /// name, the tasks (comm, pid, body) and the liveness roles.
@@ -45,7 +48,8 @@ public sealed record Scenario(
     string Id,
     string Description,
     IReadOnlyList<Scenario.TaskSpec> Tasks,
-    IReadOnlyDictionary<string, string> Liveness)
+    IReadOnlyDictionary<string, string> Liveness,
+    Arch Arch = Arch.x86)
 {
     public sealed record TaskSpec(string Comm, int Pid, Func<World, SimTask> Body);
 
@@ -53,7 +57,7 @@ public sealed record Scenario(
     public Func<SimTask> Model(Kernel.Kernel kernel, Func<Kernel.Kernel, Mm> newMm, Func<Mm, KvmMain> newKvm) => kernel.Boot(async () =>
     {
         var mm_code = newMm(kernel);
-        var world = await World.Create(kernel, mm_code, newKvm(mm_code));
+        var world = await World.Create(kernel, mm_code, newKvm(mm_code), Arch);
         var tasks = Tasks.Select(t => kernel.kthread_run(() => t.Body(world), t.Comm, t.Pid)).ToList();
         foreach (var t in tasks) await t.Exited!.Value.Join();
         await Quiescence.Check(world);

@@ -86,6 +86,9 @@ public sealed class kvm
     public readonly Dictionary<long, page> sptes = new();
 
     public mmu_notifier mmu_notifier = null!;
+
+    /// <summary>refcount_t users_count: the last kvm_put_kvm destroys the VM.</summary>
+    public readonly Shared<int> users_count = new("kvm->users_count", 1);
     public readonly Shared<bool> vm_dead = new("kvm->vm_dead");
 
     /// <summary>oom_reaping flag of the oom-enter proposals.</summary>

@@ -39,10 +39,15 @@ public partial class KvmMain : mmu_notifier_ops
 
     // ---- VM creation (§3.5 kvm_init_mmu_notifier) ----
 
-    public async SimTask<kvm> kvm_create_vm(mm_struct mm_, IReadOnlyList<kvm_memory_slot> slots)
+    /// <summary>
+    /// kvm_create_vm. <paramref name="KVM_HAVE_MMU_RWLOCK"/> is the arch switch of §3.1: x86 and arm64 define it (mmu_lock is an
+    /// rwlock_t, faults take it for read); other arches use a spinlock_t.
+    /// </summary>
+    public async SimTask<kvm> kvm_create_vm(mm_struct mm_, IReadOnlyList<kvm_memory_slot> slots, bool KVM_HAVE_MMU_RWLOCK = true)
     {
         using var fn = KernelFunction.Enter();
-        var k = new kvm(kernel, mm_, mn_invalidate_lock_init(), new rwlock_t(kernel, "&kvm->mmu_lock"));
+        KernelLock mmu_lock = KVM_HAVE_MMU_RWLOCK ? new rwlock_t(kernel, "&kvm->mmu_lock") : new spinlock_t(kernel, "&kvm->mmu_lock");
+        var k = new kvm(kernel, mm_, mn_invalidate_lock_init(), mmu_lock);
         k.__memslots[0] = new kvm_memslots(0, slots);
         k.__memslots[1] = new kvm_memslots(0, Array.Empty<kvm_memory_slot>());
         k.memslots = new Shared<kvm_memslots>("kvm->memslots[0]", k.__memslots[0]);
@@ -291,6 +296,13 @@ public partial class KvmMain : mmu_notifier_ops
     public virtual SimTask<bool> is_page_fault_stale(kvm k, long mmu_seq, long gfn) => Mmu.mmu_invalidate_retry_gfn(k, mmu_seq, gfn);
 
     // ---- teardown (§3.9) ----
+
+    /// <summary>kvm_put_kvm: the last reference (the VM fd's release, say) destroys the VM.</summary>
+    public async SimTask kvm_put_kvm(kvm k)
+    {
+        using var fn = KernelFunction.Enter();
+        if (await k.users_count.Update(static c => c - 1) == 1) await kvm_destroy_vm(k);
+    }
 
     public virtual async SimTask kvm_destroy_vm(kvm k)
     {

@@ -28,6 +28,13 @@ public static class Mmu
         return false;
     }
 
+    /// <summary>The fault's mmu_lock: read_lock where mmu_lock is an rwlock_t (x86 TDP MMU, arm64), else spin_lock.</summary>
+    private static SimTask read_lock_for_fault(KernelLock mmu_lock)
+        => mmu_lock is rwlock_t rw ? read_lock(rw, "kvm_tdp_page_fault") : spin_lock(mmu_lock, "kvm_tdp_page_fault");
+
+    private static SimTask read_unlock_for_fault(KernelLock mmu_lock)
+        => mmu_lock is rwlock_t rw ? read_unlock(rw, "kvm_tdp_page_fault") : spin_unlock(mmu_lock, "kvm_tdp_page_fault");
+
     /// <summary>mmu_invalidate_retry_gfn (mmu_lock held): retry if an open invalidation covers gfn or the seq moved.</summary>
     public static async SimTask<bool> mmu_invalidate_retry_gfn(kvm k, long mmu_seq, long gfn)
     {
@@ -66,11 +73,10 @@ public static class Mmu
                 await srcu_read_unlock(k.srcu, idx);
                 return false;   // -EFAULT: the mm is being torn down (MMF_UNSTABLE) or unmapped
             }
-            var mmu_lock = (rwlock_t)k.mmu_lock;
-            await read_lock(mmu_lock);
+            await read_lock_for_fault(k.mmu_lock);
             var stale = await code.is_page_fault_stale(k, mmu_seq, gfn);
             if (!stale) kvm_tdp_mmu_map(k, gfn, page);
-            await read_unlock(mmu_lock);
+            await read_unlock_for_fault(k.mmu_lock);
             await k.mm.allocator.put_page(page);   // kvm_release_faultin_page
             await srcu_read_unlock(k.srcu, idx);
             if (!stale) return true;
