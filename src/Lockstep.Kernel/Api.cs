@@ -199,16 +199,33 @@ public static class Api
     public static SimTask spin_unlock_irq(spinlock_t lk, [CallerMemberName] string site = "")
         => SpinUnlockCommon(lk, site, irq: true);
 
-    private static async SimTask SpinLockCommon(spinlock_t lk, string site, bool irq)
+    private static SimTask SpinLockCommon(spinlock_t lk, string site, bool irq)
+        => ConfigLock(lk, $"spin_lock{(irq ? "_irq" : "")}", read: 0, irq, 48, "rt_spin_lock", site);
+
+    private static SimTask SpinUnlockCommon(spinlock_t lk, string site, bool irq)
+        => ConfigUnlock(lk, $"spin_unlock{(irq ? "_irq" : "")}", shared: false, irq, site);
+
+    private static SimTask RwLockCommon(rwlock_t lk, string site, bool write, bool irq)
+        => write ? ConfigLock(lk, $"write_lock{(irq ? "_irq" : "")}", read: 0, irq, 241, "rt_write_lock", site)   // Sean's splat: spinlock_rt.c:241
+                 : ConfigLock(lk, $"read_lock{(irq ? "_irq" : "")}", read: 1, irq, 225, "rt_read_lock", site);
+
+    private static SimTask RwUnlockCommon(rwlock_t lk, string site, bool write, bool irq)
+        => ConfigUnlock(lk, $"{(write ? "write" : "read")}_unlock{(irq ? "_irq" : "")}", shared: !write, irq, site);
+
+    /// <summary>
+    /// spinlock_t and rwlock_t (lockdep's LD_WAIT_CONFIG locks). !RT: IRQs off for _irq, preempt_disable, lockdep, spin.
+    /// RT (kernel/locking/spinlock_rt.c): lockdep, rtlock_might_resched, block on the rtmutex, then rcu_read_lock and
+    /// migrate_disable; _irq does not disable IRQs.
+    /// </summary>
+    private static async SimTask ConfigLock(KernelLock lk, string function, int read, bool irq, int rtLine, string rtFunction, string site)
     {
         var t = current;
-        Note($"spin_lock{(irq ? "_irq" : "")}({lk.Name})");
+        Note($"{function}({lk.Name})");
         if (Config.PREEMPT_RT)
         {
-            // kernel/locking/spinlock_rt.c: rt_spin_lock = spin_acquire; rtlock_might_resched; rtlock_lock; rcu_read_lock; migrate_disable
-            lockdep.Acquire(t, lk.Class, lk, 0, false, site);
-            rtlock_might_resched("kernel/locking/spinlock_rt.c", 48, "rt_spin_lock");
-            await lk.LockExclusive();
+            lockdep.Acquire(t, lk.Class, lk, read, false, site);
+            rtlock_might_resched("kernel/locking/spinlock_rt.c", rtLine, rtFunction);
+            await (read == 0 ? lk.LockExclusive() : lk.LockShared());
             rcu_read_lock();
             migrate_disable();
         }
@@ -216,17 +233,16 @@ public static class Api
         {
             if (irq) local_irq_disable();
             preempt_disable();
-            lockdep.Acquire(t, lk.Class, lk, 0, false, site);
-            await lk.LockExclusive();
+            lockdep.Acquire(t, lk.Class, lk, read, false, site);
+            await (read == 0 ? lk.LockExclusive() : lk.LockShared());
         }
     }
 
-    private static async SimTask SpinUnlockCommon(spinlock_t lk, string site, bool irq)
+    private static async SimTask ConfigUnlock(KernelLock lk, string function, bool shared, bool irq, string site)
     {
-        var t = current;
-        lockdep.Release(t, lk.Class, lk, site);
-        Note($"spin_unlock{(irq ? "_irq" : "")}({lk.Name})");
-        await lk.UnlockExclusive();
+        lockdep.Release(current, lk.Class, lk, site);
+        Note($"{function}({lk.Name})");
+        await (shared ? lk.UnlockShared() : lk.UnlockExclusive());
         if (Config.PREEMPT_RT)
         {
             migrate_enable();
@@ -263,46 +279,6 @@ public static class Api
     public static SimTask read_unlock_irq(rwlock_t lk, [CallerMemberName] string site = "") => RwUnlockCommon(lk, site, write: false, irq: true);
 
     public static SimTask write_unlock_irq(rwlock_t lk, [CallerMemberName] string site = "") => RwUnlockCommon(lk, site, write: true, irq: true);
-
-    private static async SimTask RwLockCommon(rwlock_t lk, string site, bool write, bool irq)
-    {
-        var t = current;
-        Note($"{(write ? "write" : "read")}_lock{(irq ? "_irq" : "")}({lk.Name})");
-        if (Config.PREEMPT_RT)
-        {
-            // kernel/locking/spinlock_rt.c: rt_read_lock / rt_write_lock (Sean's splat: rt_write_lock at spinlock_rt.c:241)
-            lockdep.Acquire(t, lk.Class, lk, write ? 0 : 1, false, site);
-            rtlock_might_resched("kernel/locking/spinlock_rt.c", write ? 241 : 225, write ? "rt_write_lock" : "rt_read_lock");
-            await (write ? lk.LockExclusive() : lk.LockShared());
-            rcu_read_lock();
-            migrate_disable();
-        }
-        else
-        {
-            if (irq) local_irq_disable();
-            preempt_disable();
-            lockdep.Acquire(t, lk.Class, lk, write ? 0 : 1, false, site);
-            await (write ? lk.LockExclusive() : lk.LockShared());
-        }
-    }
-
-    private static async SimTask RwUnlockCommon(rwlock_t lk, string site, bool write, bool irq)
-    {
-        var t = current;
-        lockdep.Release(t, lk.Class, lk, site);
-        Note($"{(write ? "write" : "read")}_unlock{(irq ? "_irq" : "")}({lk.Name})");
-        await (write ? lk.UnlockExclusive() : lk.UnlockShared());
-        if (Config.PREEMPT_RT)
-        {
-            migrate_enable();
-            rcu_read_unlock();
-        }
-        else
-        {
-            preempt_enable();
-            if (irq) local_irq_enable();
-        }
-    }
 
     // ---- mutex, rw_semaphore ----
 
