@@ -151,7 +151,6 @@ public sealed class Execution
                 OnRootCompleted(thread, e);
                 return;
             }
-            thread.Root = root;
             if (root.IsCompleted) OnRootCompleted(thread, root.Exception);
             else root.OnCompleted(() => OnRootCompleted(thread, root.Exception));
         }

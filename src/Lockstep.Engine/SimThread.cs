@@ -30,7 +30,6 @@ public sealed class SimThread
     internal Func<SimTask>? Body;
     internal readonly Shared<bool> Finished;
     internal Action? Continuation;
-    internal SimTask? Root;
 
     // The operation the thread will perform when next scheduled.
     internal SimObject? PendingObject;
