@@ -33,7 +33,7 @@ public static class Program
                 "explain" => ExplainCommand.Run(rest),
                 "graph" => GraphCommand.Run(rest),
                 "replay" => ReplayCommand.Run(rest),
-                "list" => ListCommand.Run(),
+                "list" => ListCommand.Run(rest),
                 "demo" => DemoCommand.Run(rest),
                 _ => throw new UsageException($"unknown command '{args[0]}' (known: check, explain, graph, list, demo, replay)"),
             };

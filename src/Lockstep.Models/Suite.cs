@@ -18,16 +18,16 @@ public static class Suite
 {
     public static IReadOnlyList<KernelConfig> Configs { get; } = new[] { KernelConfig.Default, KernelConfig.Rt };
 
-    public static ScenarioRun Run(Proposal proposal, KernelConfig config, Scenario scenario, IStrategy strategy, ExplorationOptions options)
+    public static ScenarioRun Run(Registry registry, Proposal proposal, KernelConfig config, Scenario scenario, IStrategy strategy, ExplorationOptions options)
     {
         var kernel = new Kernel.Kernel(config);
-        var model = scenario.Model(kernel, proposal.NewMm, proposal.NewKvm);
+        var model = scenario.Model(kernel, proposal);
         var exploration = Explorer.Explore(model, strategy, options with { StopOnFirstViolation = false });
         var findings = new List<Finding>();
         string? modelError = null;
         foreach (var v in exploration.Violations)
         {
-            var token = $"{proposal.Id}/{config.Name}/{scenario.Id}/{v.Token}";
+            var token = CheckToken.For(registry, proposal, config, scenario, v.Token).ToString();
             var properties = Classify(v, scenario).ToList();
             if (properties.Count == 0) modelError ??= $"{v.Message} (token {token})";
             foreach (var (property, report) in properties)
@@ -41,14 +41,14 @@ public static class Suite
     /// Runs every job, <paramref name="parallelism"/> at a time (each exploration is single-threaded and independent);
     /// results come back in job order, <paramref name="done"/> is told of each as it finishes.
     /// </summary>
-    public static IReadOnlyList<ScenarioRun> RunAll(IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> jobs,
+    public static IReadOnlyList<ScenarioRun> RunAll(Registry registry, IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> jobs,
         Func<IStrategy> strategy, ExplorationOptions options, int parallelism, Action<ScenarioRun>? done = null)
     {
         var results = new ScenarioRun[jobs.Count];
         Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, i =>
         {
             var (p, c, s) = jobs[i];
-            results[i] = Run(p, c, s, strategy(), options);
+            results[i] = Run(registry, p, c, s, strategy(), options);
             done?.Invoke(results[i]);
         });
         return results;
@@ -105,17 +105,17 @@ public static class Suite
         { Prerequisite = d.Prerequisite };
     }
 
-    /// <summary>Re-runs the execution a check token names: "proposal/config/scenario/schedule".</summary>
+    /// <summary>A replayed check token: what it names, the kernel whose lockdep graph the replay built, and the replay.</summary>
+    public sealed record Replayed(Proposal Proposal, KernelConfig Config, Scenario Scenario, Kernel.Kernel Kernel, ReplayResult Replay);
+
+    /// <summary>Re-runs the execution a check token names, against the model <paramref name="registry"/> holds.</summary>
     /// <exception cref="FormatException">The token is malformed.</exception>
-    /// <exception cref="ArgumentException">It names an unknown proposal, config or scenario.</exception>
-    public static (Proposal Proposal, KernelConfig Config, Scenario Scenario, ReplayResult Replay) Replay(string token)
+    /// <exception cref="ArgumentException">It names an unknown proposal, config or scenario, or comes from other code.</exception>
+    public static Replayed Replay(Registry registry, string token, Func<SimThread, object?>? annotator = null)
     {
-        var parts = token.Split('/', 4);
-        if (parts.Length != 4) throw new FormatException($"'{token}' is not a check token (expected proposal/config/scenario/schedule)");
-        var proposal = Proposals.Catalog.Find(parts[0]);
-        var config = KernelConfig.Parse(parts[1]);
-        var scenario = Scenarios.Catalog.Find(parts[2]);
-        var model = scenario.Model(new Kernel.Kernel(config), proposal.NewMm, proposal.NewKvm);
-        return (proposal, config, scenario, Explorer.Replay(model, parts[3]));
+        var parsed = CheckToken.Parse(token);
+        var (proposal, config, scenario) = parsed.Resolve(registry);
+        var kernel = new Kernel.Kernel(config);
+        return new Replayed(proposal, config, scenario, kernel, Explorer.Replay(scenario.Model(kernel, proposal), parsed.Schedule, annotator: annotator));
     }
 }

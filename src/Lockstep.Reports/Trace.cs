@@ -64,37 +64,19 @@ public sealed record ExplainedTrace(
 /// <summary>Re-runs executions with tracing and the kernel context annotator.</summary>
 public static class TraceCapture
 {
-    /// <summary>A replayed check token with everything a report needs, including the kernel whose lockdep graph the run built.</summary>
-    public sealed record Replayed(Proposal Proposal, KernelConfig Config, Scenario Scenario, Lockstep.Kernel.Kernel Kernel, ReplayResult Replay);
-
-    /// <summary>Re-runs the execution a check token names ("proposal/config/scenario/schedule").</summary>
-    /// <exception cref="FormatException">The token is malformed.</exception>
-    /// <exception cref="ArgumentException">It names an unknown proposal, config or scenario.</exception>
-    public static Replayed Replay(string token)
-    {
-        var parts = token.Split('/', 4);
-        if (parts.Length != 4) throw new FormatException($"'{token}' is not a check token (expected proposal/config/scenario/schedule)");
-        var proposal = Lockstep.Models.Proposals.Catalog.Find(parts[0]);
-        var config = KernelConfig.Parse(parts[1]);
-        var scenario = Lockstep.Models.Scenarios.Catalog.Find(parts[2]);
-        var kernel = new Lockstep.Kernel.Kernel(config);
-        var model = scenario.Model(kernel, proposal.NewMm, proposal.NewKvm);
-        return new Replayed(proposal, config, scenario, kernel, Explorer.Replay(model, parts[3], annotator: TaskContext.Of));
-    }
-
     /// <summary>Every violated cell's execution of a check run re-run with its trace (one replay per distinct token).</summary>
-    public static Dictionary<string, ExplainedTrace> ForCells(CheckResults results)
+    public static Dictionary<string, ExplainedTrace> ForCells(Registry registry, CheckResults results)
     {
         var traces = new Dictionary<string, ExplainedTrace>();
         foreach (var token in results.Violated.Select(c => c.Token).OfType<string>().Distinct())
-            traces[token] = FromToken(token);
+            traces[token] = FromToken(registry, token);
         return traces;
     }
 
     /// <summary>The explained trace of a check token.</summary>
-    public static ExplainedTrace FromToken(string token)
+    public static ExplainedTrace FromToken(Registry registry, string token)
     {
-        var r = Replay(token);
+        var r = Suite.Replay(registry, token, TaskContext.Of);
         var header = new List<KeyValuePair<string, string>>
         {
             new("proposal", $"{r.Proposal.Id} ({r.Proposal.Title}; {r.Proposal.Source})"),

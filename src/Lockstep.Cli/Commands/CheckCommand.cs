@@ -16,7 +16,7 @@ public static class CheckCommand
 {
     public const long DefaultExecutions = 200_000;
 
-    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "json", "html", "sarif", "jobs" }.Concat(StrategyOptions.Names));
+    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "json", "html", "sarif", "jobs" }.Concat(StrategyOptions.Names).Concat(ModelOptions.Names));
     private static readonly HashSet<string> Flags = new() { "fail-on-violation", "quiet", "verbose", "help" };
 
     public static int Run(string[] args)
@@ -24,7 +24,8 @@ public static class CheckCommand
         var o = Options.Parse(args, Valued, Flags);
         if (o.Flag("help"))
         {
-            Console.WriteLine("usage: lockstep check [--proposal ID,..] [--config default,rt] [--property S1,..] [--scenario ID,..]\n"
+            Console.WriteLine("usage: lockstep check [--patch FILE.csx|.dll ..] [--world FILE.csx|.dll ..]\n"
+                + "                      [--proposal ID,..] [--config default,rt] [--property S1,..] [--scenario ID,..]\n"
                 + "                      [--strategy dpor|random|pct] [--executions N] [--seed N] [--depth D] [--preemption-bound K]\n"
                 + "                      [--max-steps N] [--step-budget N] [--jobs N] [--time-limit SECONDS] [--json FILE|-] [--html FILE] [--sarif FILE]\n"
                 + "                      [--fail-on-violation] [--quiet | --verbose]");
@@ -32,9 +33,8 @@ public static class CheckCommand
         }
         if (o.Positional.Count > 0) throw new UsageException($"unexpected argument '{o.Positional[0]}'");
         if (o.Flag("quiet") && o.Flag("verbose")) throw new UsageException("--quiet and --verbose exclude each other");
-        var proposals = Select(o.All("proposal"), Lockstep.Models.Proposals.Catalog.All, Lockstep.Models.Proposals.Catalog.Find);
-        var configs = Select(o.All("config"), Suite.Configs, KernelConfig.Parse);
-        var scenarios = Select(o.All("scenario"), Lockstep.Models.Scenarios.Catalog.All, Lockstep.Models.Scenarios.Catalog.Find);
+        var model = ModelOptions.Select(o);
+        var (registry, proposals, configs, scenarios) = (model.Registry, model.Proposals, model.Configs, model.Scenarios);
         var properties = o.All("property").Count == 0 ? Properties.Ids.ToList() : o.All("property").Select(CheckProperty).ToList();
         var strategy = StrategyOptions.Factory(o, DefaultExecutions);
         var parallelism = (int)o.Number("jobs", Environment.ProcessorCount, 1);
@@ -57,7 +57,7 @@ public static class CheckCommand
             {
                 var (p, c, s) = jobs[i];
                 progress.RunStarted(p.Id, c.Name, s.Id);
-                runs[i] = Suite.Run(p, c, s, strategy(), exploration with { Progress = progress.Executions });
+                runs[i] = Suite.Run(registry, p, c, s, strategy(), exploration with { Progress = progress.Executions });
                 progress.RunFinished(runs[i]);
             });
         });
@@ -88,7 +88,7 @@ public static class CheckCommand
         if (json != null) Write(json, JsonReport.Render(results) + (json == "-" ? "" : "\n"));
         if (html != null || sarif != null)
         {
-            var traces = TraceCapture.ForCells(results);
+            var traces = TraceCapture.ForCells(registry, results);
             if (html != null) Write(html, Lockstep.Reporting.Html.Check(results, traces));
             if (sarif != null) Write(sarif, Sarif.Render(results, Sarif.FromTraces(traces), Version));
             if (!quiet)
@@ -119,9 +119,6 @@ public static class CheckCommand
         if (target == "-") Console.WriteLine(text);
         else File.WriteAllText(target, text);
     }
-
-    private static List<T> Select<T>(IReadOnlyList<string> wanted, IReadOnlyList<T> all, Func<string, T> find)
-        => wanted.Count == 0 ? all.ToList() : wanted.Select(find).ToList();
 
     private static string CheckProperty(string p)
         => Properties.All.ContainsKey(p) ? p : throw new UsageException($"unknown property '{p}' (known: {string.Join(", ", Properties.Ids)})");

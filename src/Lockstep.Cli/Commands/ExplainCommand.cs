@@ -11,20 +11,22 @@ public static class ExplainCommand
 {
     public static int Run(string[] args)
     {
-        var o = Options.Parse(args, new HashSet<string> { "html", "format" }, new HashSet<string> { "help" });
+        var o = Options.Parse(args, new HashSet<string>(new[] { "html", "format" }.Concat(ModelOptions.Names)), new HashSet<string> { "help" });
         if (o.Flag("help") || o.Positional.Count != 1)
         {
-            Console.WriteLine("usage: lockstep explain TOKEN [--format text|lkml] [--html FILE]\n"
-                + "       (a token printed by lockstep check: proposal/config/scenario/schedule)");
+            Console.WriteLine("usage: lockstep explain TOKEN [--format text|lkml] [--html FILE] [--patch FILE ..] [--world FILE ..]\n"
+                + "       (a token printed by lockstep check: proposal/config/scenario/fingerprint/schedule;\n"
+                + "        a token of a user patch or world needs the same --patch and --world files)");
             return o.Flag("help") ? 0 : 2;
         }
         var format = o.One("format") ?? "text";
         if (format is not ("text" or "lkml")) throw new UsageException($"unknown format '{format}' (known: text, lkml)");
         var token = o.Positional[0];
         var html = o.One("html");
+        var registry = ModelOptions.Load(o);
         if (html != null || format == "lkml")
         {
-            var trace = TraceCapture.FromToken(token);
+            var trace = TraceCapture.FromToken(registry, token);
             if (trace.Divergence != null) Console.Error.WriteLine($"lockstep: warning: {trace.Divergence}");
             if (html != null)
             {
@@ -34,7 +36,7 @@ public static class ExplainCommand
             if (format == "lkml") Console.Write(Lkml.Render(trace));
             return 0;
         }
-        var (proposal, config, scenario, replay) = Suite.Replay(token);
+        var (proposal, config, scenario, _, replay) = Suite.Replay(registry, token);
         Console.WriteLine($"proposal: {proposal.Id} ({proposal.Title}; {proposal.Source})");
         Console.WriteLine($"config:   {config.Describe()}");
         Console.WriteLine($"scenario: {scenario.Id}: {scenario.Description}");

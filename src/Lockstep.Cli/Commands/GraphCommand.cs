@@ -12,7 +12,7 @@ namespace Lockstep.Cli.Commands;
 /// </summary>
 public static class GraphCommand
 {
-    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "scenario", "token", "output" }.Concat(StrategyOptions.Names));
+    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "scenario", "token", "output" }.Concat(StrategyOptions.Names).Concat(ModelOptions.Names));
     private static readonly HashSet<string> Flags = new() { "quiet", "verbose", "help" };
 
     public static int Run(string[] args)
@@ -20,7 +20,7 @@ public static class GraphCommand
         var o = Options.Parse(args.Select(a => a == "-o" ? "--output" : a), Valued, Flags);
         if (o.Flag("help"))
         {
-            Console.WriteLine("usage: lockstep graph [--proposal ID,..] [--config default,rt] [--scenario ID,..] [--token TOKEN] [-o FILE.dot|FILE.svg]\n"
+            Console.WriteLine("usage: lockstep graph [--patch FILE ..] [--world FILE ..] [--proposal ID,..] [--config default,rt] [--scenario ID,..] [--token TOKEN] [-o FILE.dot|FILE.svg]\n"
                 + "                      [--strategy dpor|random|pct] [--executions N] [...the exploration options of check] [--quiet | --verbose]\n"
                 + "  DOT to stdout or FILE (and FILE.svg next to it when Graphviz's dot is on PATH); FILE.svg needs dot.");
             return 0;
@@ -40,7 +40,7 @@ public static class GraphCommand
         {
             if (o.All("proposal").Count + o.All("config").Count + o.All("scenario").Count > 0)
                 throw new UsageException("--token names its proposal, config and scenario; leave out --proposal, --config, --scenario");
-            var replayed = TraceCapture.Replay(token);
+            var replayed = Suite.Replay(ModelOptions.Load(o), token, TaskContext.Of);
             proposals = new[] { replayed.Proposal };
             configs = new[] { replayed.Config };
             scenarios = new[] { replayed.Scenario };
@@ -48,9 +48,8 @@ public static class GraphCommand
         }
         else
         {
-            proposals = Select(o.All("proposal"), Lockstep.Models.Proposals.Catalog.All, Lockstep.Models.Proposals.Catalog.Find);
-            configs = Select(o.All("config"), Suite.Configs, KernelConfig.Parse);
-            scenarios = Select(o.All("scenario"), Lockstep.Models.Scenarios.Catalog.All, Lockstep.Models.Scenarios.Catalog.Find);
+            var model = ModelOptions.Select(o);
+            (proposals, configs, scenarios) = (model.Proposals, model.Configs, model.Scenarios);
         }
         var strategy = StrategyOptions.Factory(o, CheckCommand.DefaultExecutions);
         var exploration = StrategyOptions.Exploration(o, CheckCommand.DefaultExecutions) with { StopOnFirstViolation = false };
@@ -68,7 +67,7 @@ public static class GraphCommand
                     {
                         progress.RunStarted(p.Id, c.Name, s.Id);
                         var kernel = new Lockstep.Kernel.Kernel(c);
-                        var result = Explorer.Explore(s.Model(kernel, p.NewMm, p.NewKvm), strategy(), exploration with { Progress = progress.Executions });
+                        var result = Explorer.Explore(s.Model(kernel, p), strategy(), exploration with { Progress = progress.Executions });
                         runs.Add((s.Id, kernel.Lockdep));
                         reports.AddRange(result.Violations.OfType<KernelReport>());
                         var findings = result.Violations.SelectMany(v => Suite.Classify(v, s).Select(x => new Finding(x.Property, x.Report, v.Token))).ToList();
@@ -100,7 +99,4 @@ public static class GraphCommand
         }
         return 0;
     }
-
-    private static List<T> Select<T>(IReadOnlyList<string> wanted, IReadOnlyList<T> all, Func<string, T> find)
-        => wanted.Count == 0 ? all.ToList() : wanted.Select(find).ToList();
 }

@@ -15,7 +15,8 @@ namespace Lockstep.Models.Proposals;
 public sealed class AtomicCount : KvmMain
 {
     public static readonly Proposal Proposal = new("atomic-count", "mn_active_invalidate_count becomes atomic, the lock shrinks",
-        "Sebastian Andrzej Siewior, Feb 11 2026 (KERNEL-FACTS §5 #2)", k => new Mm(k), m => new AtomicCount(m));
+        "Sebastian Andrzej Siewior, Feb 11 2026 (KERNEL-FACTS §5 #2)")
+    { Kvm = m => new AtomicCount(m) };
 
     public AtomicCount(Mm mm) : base(mm) { }
 

@@ -13,10 +13,12 @@ namespace Lockstep.Models.Proposals;
 public sealed class DeferNonblockWork : KvmMain
 {
     public static readonly Proposal ReturnZero = new("defer-nonblock-work", "!blockable: queue the work, start returns 0",
-        "shaikh kamaluddin, Mar 4 2026 (KERNEL-FACTS §5 #4)", k => new Mm(k), m => new DeferNonblockWork(m, -0));
+        "shaikh kamaluddin, Mar 4 2026 (KERNEL-FACTS §5 #4)")
+    { Kvm = m => new DeferNonblockWork(m, -0) };
 
     public static readonly Proposal ReturnEagain = new("defer-nonblock-work-eagain", "!blockable: queue the work, start returns -EAGAIN",
-        "shaikh kamaluddin, Mar 4 2026 (KERNEL-FACTS §5 #4)", k => new Mm(k), m => new DeferNonblockWork(m, -Mm.EAGAIN));
+        "shaikh kamaluddin, Mar 4 2026 (KERNEL-FACTS §5 #4)")
+    { Kvm = m => new DeferNonblockWork(m, -Mm.EAGAIN) };
 
     private readonly int _startReturns;
     private workqueue_struct? _wq;

@@ -16,7 +16,8 @@ namespace Lockstep.Models.Proposals;
 public sealed class OomEnterCallSrcu : KvmMain
 {
     public static readonly Proposal Proposal = new("oom-enter-call-srcu", "v2: detach in oom_enter, after_oom_unregister via call_srcu",
-        "shaikh kamaluddin, v2 of Apr 30 2026 (KERNEL-FACTS §5 #11, §6.3 P5)", k => new MmV2(k), m => new OomEnterCallSrcu(m));
+        "shaikh kamaluddin, v2 of Apr 30 2026 (KERNEL-FACTS §5 #11, §6.3 P5)")
+    { Mm = k => new MmV2(k), Kvm = m => new OomEnterCallSrcu(m) };
 
     public OomEnterCallSrcu(Mm mm) : base(mm) { }
 

@@ -12,7 +12,8 @@ namespace Lockstep.Models.Proposals;
 public sealed class OomEnterFlag : KvmMain
 {
     public static readonly Proposal Proposal = new("oom-enter-flag", "oom_enter sets kvm->oom_reaping; start/end return early",
-        "shaikh kamaluddin, Mar 28 2026 (KERNEL-FACTS §5 #9)", k => new OomEnterInOomKill(k), m => new OomEnterFlag(m));
+        "shaikh kamaluddin, Mar 28 2026 (KERNEL-FACTS §5 #9)")
+    { Mm = k => new OomEnterInOomKill(k), Kvm = m => new OomEnterFlag(m) };
 
     public OomEnterFlag(Mm mm) : base(mm) { }
 

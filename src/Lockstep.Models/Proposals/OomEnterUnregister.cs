@@ -13,7 +13,8 @@ namespace Lockstep.Models.Proposals;
 public sealed class OomEnterUnregister : KvmMain
 {
     public static readonly Proposal Proposal = new("oom-enter-unregister", "oom_enter op; KVM detaches with mmu_notifier_unregister",
-        "Paolo Bonzini's idea, v1 diff of Mar 28 2026 (KERNEL-FACTS §5 #6–#9)", k => new OomEnterInOomKill(k), m => new OomEnterUnregister(m));
+        "Paolo Bonzini's idea, v1 diff of Mar 28 2026 (KERNEL-FACTS §5 #6–#9)")
+    { Mm = k => new OomEnterInOomKill(k), Kvm = m => new OomEnterUnregister(m) };
 
     private readonly Shared<int> _mnKilled = new("kvm->mn_killed");
 

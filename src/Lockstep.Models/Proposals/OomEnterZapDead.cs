@@ -18,7 +18,8 @@ namespace Lockstep.Models.Proposals;
 public sealed class OomEnterZapDead : KvmMain
 {
     public static readonly Proposal Proposal = new("oom-enter-zap-dead", "oom_enter from the reaper: VM dead + zap all, then non-blockable start/end are no-ops",
-        "Lockstep (from KERNEL-FACTS §6.3 P4 variant)", k => new MmOomEnterFromReaper(k), m => new OomEnterZapDead(m));
+        "Lockstep (from KERNEL-FACTS §6.3 P4 variant)")
+    { Mm = k => new MmOomEnterFromReaper(k), Kvm = m => new OomEnterZapDead(m) };
 
     public OomEnterZapDead(Mm mm) : base(mm) { }
 

@@ -3,31 +3,22 @@ using Lockstep.Models.virt.kvm;
 
 namespace Lockstep.Models.Proposals;
 
-/// <summary>A design to check: the kernel as it is, or a patch to its mm/ and KVM code.</summary>
-public sealed record Proposal(string Id, string Title, string Source, Func<Kernel.Kernel, Mm> NewMm, Func<Mm, KvmMain> NewKvm);
-
-public static class Catalog
+/// <summary>
+/// A design to check: the kernel as it is, or a patch. A patch derives from the code it changes (<see cref="Mm"/> for
+/// mm/, <see cref="KvmMain"/> for virt/kvm, <see cref="Lockstep.Models.arch.x86.kvm.Mmu"/> for arch/x86/kvm/mmu) and
+/// overrides only what it changes; the factories below build the patched code for one run.
+/// </summary>
+public sealed record Proposal(string Id, string Title, string Source)
 {
-    public static readonly IReadOnlyList<Proposal> All = new[]
-    {
-        Mainline.Proposal,
-        RawMnInvalidateLock.Proposal,
-        AtomicCount.Proposal,
-        DeferNonblockWork.ReturnZero,
-        DeferNonblockWork.ReturnEagain,
-        OomEnterUnregister.Proposal,
-        OomEnterFlag.Proposal,
-        OomEnterCallSrcu.Proposal,
-        OomEnterZapDead.Proposal,
-    };
+    /// <summary>mm/ as patched.</summary>
+    public Func<Kernel.Kernel, Mm> Mm { get; init; } = static k => new Mm(k);
 
-    public static Proposal Find(string id) => All.FirstOrDefault(p => p.Id == id)
-        ?? throw new ArgumentException($"unknown proposal '{id}' (known: {string.Join(", ", All.Select(p => p.Id))})");
+    /// <summary>virt/kvm/ as patched; it builds its arch MMU itself (<see cref="KvmMain.kvm_arch_mmu"/>).</summary>
+    public Func<Mm, KvmMain> Kvm { get; init; } = static m => new KvmMain(m);
 }
 
 /// <summary>mainline: the kernel as it is (KERNEL-FACTS §6.2).</summary>
 public static class Mainline
 {
-    public static readonly Proposal Proposal = new("mainline", "the kernel as it is", "KERNEL-FACTS §1–§3",
-        k => new Mm(k), m => new KvmMain(m));
+    public static readonly Proposal Proposal = new("mainline", "the kernel as it is", "KERNEL-FACTS §1–§3");
 }

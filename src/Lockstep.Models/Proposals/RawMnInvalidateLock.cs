@@ -11,7 +11,8 @@ namespace Lockstep.Models.Proposals;
 public sealed class RawMnInvalidateLock : KvmMain
 {
     public static readonly Proposal Proposal = new("raw-mn-invalidate-lock", "mn_invalidate_lock becomes raw_spinlock_t",
-        "shaikh.kamal, Feb 9 2026 (KERNEL-FACTS §5 #1)", k => new Mm(k), m => new RawMnInvalidateLock(m));
+        "shaikh.kamal, Feb 9 2026 (KERNEL-FACTS §5 #1)")
+    { Kvm = m => new RawMnInvalidateLock(m) };
 
     public RawMnInvalidateLock(Mm mm) : base(mm) { }
 

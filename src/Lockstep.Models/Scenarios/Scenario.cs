@@ -54,10 +54,10 @@ public sealed record Scenario(
     public sealed record TaskSpec(string Comm, int Pid, Func<World, SimTask> Body);
 
     /// <summary>The whole model: create the world, run the tasks, join them, then check quiescence.</summary>
-    public Func<SimTask> Model(Kernel.Kernel kernel, Func<Kernel.Kernel, Mm> newMm, Func<Mm, KvmMain> newKvm) => kernel.Boot(async () =>
+    public Func<SimTask> Model(Kernel.Kernel kernel, Proposals.Proposal proposal) => kernel.Boot(async () =>
     {
-        var mm_code = newMm(kernel);
-        var world = await World.Create(kernel, mm_code, newKvm(mm_code), Arch);
+        var mm_code = proposal.Mm(kernel);
+        var world = await World.Create(kernel, mm_code, proposal.Kvm(mm_code), Arch);
         var tasks = Tasks.Select(t => kernel.kthread_run(() => t.Body(world), t.Comm, t.Pid)).ToList();
         foreach (var t in tasks) await t.Exited!.Value.Join();
         await Quiescence.Check(world);

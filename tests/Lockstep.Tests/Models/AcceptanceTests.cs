@@ -9,8 +9,10 @@ namespace Lockstep.Tests.Models;
 /// <summary>The acceptance criteria of `lockstep check`: every verdict below comes from exploring the model.</summary>
 public class AcceptanceTests
 {
+    private static readonly Registry Registry = Registry.WithBuiltIns();
+
     private static ScenarioRun Run(string proposal, KernelConfig config, string scenario = "oom-reap-vs-fault")
-        => Suite.Run(Lockstep.Models.Proposals.Catalog.Find(proposal), config, Lockstep.Models.Scenarios.Catalog.Find(scenario),
+        => Suite.Run(Registry, Registry.Proposal(proposal), config, Registry.Scenario(scenario),
             new DporStrategy(), new ExplorationOptions { MaxExecutions = 10_000 });
 
     private static Finding? Find(ScenarioRun r, string property) => r.Findings.FirstOrDefault(f => f.Property == property);
@@ -61,7 +63,7 @@ public class AcceptanceTests
         Assert.NotNull(Find(r, "L1"));   // and OOM handling stalls
 
         // The token replays the same report.
-        var replay = Suite.Replay(Find(r, "S3")!.Token).Replay;
+        var replay = Suite.Replay(Registry, Find(r, "S3")!.Token).Replay;
         Assert.Contains(replay.Violations.OfType<KernelReport>(), v => v.Kind == "lockdep-recursive" && v.Text == lockdep.Text);
     }
 
@@ -90,8 +92,7 @@ public class AcceptanceTests
     [InlineData("oom-reap-vs-exit")]
     public void OomEnterZapDeadHoldsEveryPropertyOnRt(string scenario)
     {
-        var r = Suite.Run(Lockstep.Models.Proposals.Catalog.Find("oom-enter-zap-dead"), KernelConfig.Rt,
-            Lockstep.Models.Scenarios.Catalog.Find(scenario), new DporStrategy(), new ExplorationOptions());   // exit: 162,587 executions
+        var r = Suite.Run(Registry, Registry.Proposal("oom-enter-zap-dead"), KernelConfig.Rt, Registry.Scenario(scenario), new DporStrategy(), new ExplorationOptions());   // exit: 162,587 executions
         Assert.True(r.Exploration.Exhaustive);
         Assert.Empty(r.Findings);
     }
@@ -99,8 +100,8 @@ public class AcceptanceTests
     [Fact]
     public void BadTokensAreErrorsNotCrashes()
     {
-        Assert.Throws<FormatException>(() => Suite.Replay("nonsense"));
-        Assert.Throws<ArgumentException>(() => Suite.Replay("no-such-proposal/rt/oom-reap-vs-fault/s1.AA"));
-        Assert.Throws<FormatException>(() => Suite.Replay("mainline/rt/oom-reap-vs-fault/garbage"));
+        Assert.Throws<FormatException>(() => Suite.Replay(Registry, "nonsense"));
+        Assert.Throws<ArgumentException>(() => Suite.Replay(Registry, "no-such-proposal/rt/oom-reap-vs-fault/0/s1.AA"));
+        Assert.Throws<FormatException>(() => Suite.Replay(Registry, $"mainline/rt/oom-reap-vs-fault/{Registry.Fingerprint(Registry.Proposal("mainline"), Registry.Scenario("oom-reap-vs-fault"))}/garbage"));
     }
 }

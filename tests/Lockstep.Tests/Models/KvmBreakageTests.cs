@@ -16,8 +16,12 @@ namespace Lockstep.Tests.Models;
 public class KvmBreakageTests
 {
     private static ScenarioRun Run(Func<Mm, KvmMain> kvm, string scenario)
-        => Suite.Run(new Proposal("breakage", "test", "test", k => new Mm(k), kvm), KernelConfig.Default,
-            Lockstep.Models.Scenarios.Catalog.Find(scenario), new DporStrategy(), new ExplorationOptions { MaxExecutions = 100_000 });
+    {
+        var registry = Registry.WithBuiltIns();
+        var breakage = new Proposal("breakage", "test", "test") { Kvm = kvm };
+        registry.Register(breakage);
+        return Suite.Run(registry, breakage, KernelConfig.Default, registry.Scenario(scenario), new DporStrategy(), new ExplorationOptions { MaxExecutions = 100_000 });
+    }
 
     [Theory]
     [InlineData("oom-reap-vs-fault", 159)]

@@ -73,17 +73,18 @@ public class BrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture
         return path;
     }
 
+    private static readonly Registry Registry = Registry.WithBuiltIns();
+
     private static string MainlineRtSplatToken()
     {
-        var run = Suite.Run(Lockstep.Models.Proposals.Catalog.Find("mainline"), KernelConfig.Rt,
-            Lockstep.Models.Scenarios.Catalog.Find("oom-reap-vs-fault"), new DporStrategy(), new ExplorationOptions { MaxExecutions = 10_000 });
+        var run = Suite.Run(Registry, Registry.Proposal("mainline"), KernelConfig.Rt, Registry.Scenario("oom-reap-vs-fault"), new DporStrategy(), new ExplorationOptions { MaxExecutions = 10_000 });
         return run.Findings.First(f => f.Property == "S2").Token;
     }
 
     [Fact]
     public async Task ExplainPageShowsLanesTheViolatingStepAndTheKernelLogBesideIt()
     {
-        var trace = TraceCapture.FromToken(MainlineRtSplatToken());
+        var trace = TraceCapture.FromToken(Registry, MainlineRtSplatToken());
         var (page, requests) = await Open(Html.Explain(trace), "explain.html");
 
         // one lane per task, in thread order

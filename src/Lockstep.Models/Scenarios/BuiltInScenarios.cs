@@ -5,7 +5,7 @@ using static Lockstep.Models.Scenarios.Scenario;
 namespace Lockstep.Models.Scenarios;
 
 /// <summary>The built-in scenarios (KERNEL-FACTS §6.4).</summary>
-public static class Catalog
+public static class BuiltInScenarios
 {
     private static TaskSpec OomKiller => new("stress", 4100, w => w.mm_code.out_of_memory(w.qemu));
 
@@ -58,6 +58,4 @@ public static class Catalog
             new Dictionary<string, string> { ["qemu"] = "L5", ["CPU 0/KVM"] = "L4" }),
     };
 
-    public static Scenario Find(string id) => All.FirstOrDefault(s => s.Id == id)
-        ?? throw new ArgumentException($"unknown scenario '{id}' (known: {string.Join(", ", All.Select(s => s.Id))})");
 }
