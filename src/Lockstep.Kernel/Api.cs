@@ -147,25 +147,97 @@ public static class Api
     public static async SimTask<bool> wake_up_process(TaskStruct p)
         => await p.__state.Update(static _ => TaskState.TASK_RUNNING) != TaskState.TASK_RUNNING;
 
-    // ---- raw_spinlock_t ----
+    // ---- locks (§4.1): the call names the mode, the lock's declared type decides the semantics ----
+    // A patch that changes a lock's declaration (a spinlock_t made raw, an rwlock_t made a spinlock_t, a spinlock_t made
+    // a mutex) changes nothing else: read_lock on a lock now declared spinlock_t takes it as spin_lock would, and the
+    // trace names the call the converted code makes.
 
-    public static async SimTask raw_spin_lock(raw_spinlock_t lk, [CallerMemberName] string site = "")
+    public static SimTask raw_spin_lock(KernelLock lk, [CallerMemberName] string site = "") => Lock(lk, shared: false, irq: false, site);
+
+    public static SimTask raw_spin_unlock(KernelLock lk, [CallerMemberName] string site = "") => Unlock(lk, shared: false, irq: false, site);
+
+    public static SimTask spin_lock(KernelLock lk, [CallerMemberName] string site = "") => Lock(lk, shared: false, irq: false, site);
+
+    public static SimTask spin_unlock(KernelLock lk, [CallerMemberName] string site = "") => Unlock(lk, shared: false, irq: false, site);
+
+    public static SimTask spin_lock_irq(KernelLock lk, [CallerMemberName] string site = "") => Lock(lk, shared: false, irq: true, site);
+
+    public static SimTask spin_unlock_irq(KernelLock lk, [CallerMemberName] string site = "") => Unlock(lk, shared: false, irq: true, site);
+
+    public static SimTask read_lock(KernelLock lk, [CallerMemberName] string site = "") => Lock(lk, shared: true, irq: false, site);
+
+    public static SimTask write_lock(KernelLock lk, [CallerMemberName] string site = "") => Lock(lk, shared: false, irq: false, site);
+
+    public static SimTask read_lock_irq(KernelLock lk, [CallerMemberName] string site = "") => Lock(lk, shared: true, irq: true, site);
+
+    public static SimTask write_lock_irq(KernelLock lk, [CallerMemberName] string site = "") => Lock(lk, shared: false, irq: true, site);
+
+    public static SimTask read_unlock(KernelLock lk, [CallerMemberName] string site = "") => Unlock(lk, shared: true, irq: false, site);
+
+    public static SimTask write_unlock(KernelLock lk, [CallerMemberName] string site = "") => Unlock(lk, shared: false, irq: false, site);
+
+    public static SimTask read_unlock_irq(KernelLock lk, [CallerMemberName] string site = "") => Unlock(lk, shared: true, irq: true, site);
+
+    public static SimTask write_unlock_irq(KernelLock lk, [CallerMemberName] string site = "") => Unlock(lk, shared: false, irq: true, site);
+
+    public static SimTask mutex_lock(KernelLock lk, [CallerMemberName] string site = "") => Lock(lk, shared: false, irq: false, site);
+
+    public static SimTask mutex_unlock(KernelLock lk, [CallerMemberName] string site = "") => Unlock(lk, shared: false, irq: false, site);
+
+    public static SimTask down_read(KernelLock sem, [CallerMemberName] string site = "") => Lock(sem, shared: true, irq: false, site);
+
+    public static SimTask up_read(KernelLock sem, [CallerMemberName] string site = "") => Unlock(sem, shared: true, irq: false, site);
+
+    public static SimTask down_write(KernelLock sem, [CallerMemberName] string site = "") => Lock(sem, shared: false, irq: false, site);
+
+    public static SimTask up_write(KernelLock sem, [CallerMemberName] string site = "") => Unlock(sem, shared: false, irq: false, site);
+
+    /// <summary>Shared modes exist only for rwlock_t and rw_semaphore; on any other type a read-side call takes the lock exclusively.</summary>
+    private static SimTask Lock(KernelLock lk, bool shared, bool irq, string site) => lk switch
     {
+        raw_spinlock_t => RawLock(lk, irq, site),
+        spinlock_t => ConfigLock(lk, $"spin_lock{Irq(irq)}", read: 0, irq, 48, "rt_spin_lock", site),
+        rwlock_t when shared => ConfigLock(lk, $"read_lock{Irq(irq)}", read: 1, irq, 225, "rt_read_lock", site),
+        rwlock_t => ConfigLock(lk, $"write_lock{Irq(irq)}", read: 0, irq, 241, "rt_write_lock", site),   // Sean's splat: spinlock_rt.c:241
+        mutex => SleepingLock(lk, "kernel/locking/mutex.c", 283, "mutex_lock", read: 0, site),
+        rw_semaphore when shared => SleepingLock(lk, "kernel/locking/rwsem.c", 1524, "down_read", read: 1, site),
+        rw_semaphore => SleepingLock(lk, "kernel/locking/rwsem.c", 1577, "down_write", read: 0, site),
+        _ => throw new ArgumentException($"{lk.Name} is a {lk.GetType().Name}, not a lock type the model knows"),
+    };
+
+    private static SimTask Unlock(KernelLock lk, bool shared, bool irq, string site) => lk switch
+    {
+        raw_spinlock_t => RawUnlock(lk, irq, site),
+        spinlock_t => ConfigUnlock(lk, $"spin_unlock{Irq(irq)}", shared: false, irq, site),
+        rwlock_t => ConfigUnlock(lk, $"{(shared ? "read" : "write")}_unlock{Irq(irq)}", shared, irq, site),
+        mutex => SleepingUnlock(lk, "mutex_unlock", shared: false, site),
+        rw_semaphore => SleepingUnlock(lk, shared ? "up_read" : "up_write", shared, site),
+        _ => throw new ArgumentException($"{lk.Name} is a {lk.GetType().Name}, not a lock type the model knows"),
+    };
+
+    private static string Irq(bool irq) => irq ? "_irq" : "";
+
+    /// <summary>raw_spinlock_t: spins with preemption (and for _irq, IRQs) disabled on every kernel.</summary>
+    private static async SimTask RawLock(KernelLock lk, bool irq, string site)
+    {
+        if (irq) local_irq_disable();
         preempt_disable();
         lockdep.Acquire(current, lk.Class, lk, 0, false, site);
-        Note($"raw_spin_lock({lk.Name})");
+        Note($"raw_spin_lock{Irq(irq)}({lk.Name})");
         await lk.LockExclusive();
     }
 
-    public static async SimTask raw_spin_unlock(raw_spinlock_t lk, [CallerMemberName] string site = "")
+    private static async SimTask RawUnlock(KernelLock lk, bool irq, string site)
     {
         lockdep.Release(current, lk.Class, lk, site);
-        Note($"raw_spin_unlock({lk.Name})");
+        Note($"raw_spin_unlock{Irq(irq)}({lk.Name})");
         await lk.UnlockExclusive();
         preempt_enable();
+        if (irq) local_irq_enable();
     }
 
-    public static async SimTask<bool> raw_spin_trylock(raw_spinlock_t lk, [CallerMemberName] string site = "")
+    /// <summary>raw_spin_trylock, or spin_trylock on a lock declared raw.</summary>
+    public static async SimTask<bool> raw_spin_trylock(KernelLock lk, [CallerMemberName] string site = "")
     {
         preempt_disable();
         if (await lk.TryLockExclusive() != 0)
@@ -176,41 +248,6 @@ public static class Api
         lockdep.Acquire(current, lk.Class, lk, 0, true, site);
         return true;
     }
-
-    // ---- spinlock_t (rt_spin_lock on PREEMPT_RT) ----
-
-    /// <summary>spin_lock on a lock declared either way: a patch that turns a spinlock_t into a raw_spinlock_t changes only the declaration.</summary>
-    public static SimTask spin_lock(KernelLock lk, [CallerMemberName] string site = "")
-        => lk is raw_spinlock_t raw ? raw_spin_lock(raw, site) : SpinLockCommon((spinlock_t)lk, site, irq: false);
-
-    public static SimTask spin_unlock(KernelLock lk, [CallerMemberName] string site = "")
-        => lk is raw_spinlock_t raw ? raw_spin_unlock(raw, site) : SpinUnlockCommon((spinlock_t)lk, site, irq: false);
-
-    /// <summary>KVM_MMU_LOCK: write_lock on an rwlock_t mmu_lock (x86, arm64), spin_lock otherwise (virt/kvm/kvm_mm.h).</summary>
-    public static SimTask KVM_MMU_LOCK(KernelLock mmu_lock, [CallerMemberName] string site = "")
-        => mmu_lock is rwlock_t rw ? write_lock(rw, site) : spin_lock(mmu_lock, site);
-
-    public static SimTask KVM_MMU_UNLOCK(KernelLock mmu_lock, [CallerMemberName] string site = "")
-        => mmu_lock is rwlock_t rw ? write_unlock(rw, site) : spin_unlock(mmu_lock, site);
-
-    public static SimTask spin_lock_irq(spinlock_t lk, [CallerMemberName] string site = "")
-        => SpinLockCommon(lk, site, irq: true);
-
-    public static SimTask spin_unlock_irq(spinlock_t lk, [CallerMemberName] string site = "")
-        => SpinUnlockCommon(lk, site, irq: true);
-
-    private static SimTask SpinLockCommon(spinlock_t lk, string site, bool irq)
-        => ConfigLock(lk, $"spin_lock{(irq ? "_irq" : "")}", read: 0, irq, 48, "rt_spin_lock", site);
-
-    private static SimTask SpinUnlockCommon(spinlock_t lk, string site, bool irq)
-        => ConfigUnlock(lk, $"spin_unlock{(irq ? "_irq" : "")}", shared: false, irq, site);
-
-    private static SimTask RwLockCommon(rwlock_t lk, string site, bool write, bool irq)
-        => write ? ConfigLock(lk, $"write_lock{(irq ? "_irq" : "")}", read: 0, irq, 241, "rt_write_lock", site)   // Sean's splat: spinlock_rt.c:241
-                 : ConfigLock(lk, $"read_lock{(irq ? "_irq" : "")}", read: 1, irq, 225, "rt_read_lock", site);
-
-    private static SimTask RwUnlockCommon(rwlock_t lk, string site, bool write, bool irq)
-        => ConfigUnlock(lk, $"{(write ? "write" : "read")}_unlock{(irq ? "_irq" : "")}", shared: !write, irq, site);
 
     /// <summary>
     /// spinlock_t and rwlock_t (lockdep's LD_WAIT_CONFIG locks). !RT: IRQs off for _irq, preempt_disable, lockdep, spin.
@@ -262,58 +299,22 @@ public static class Api
         __might_resched(file, line, depth << MIGHT_RESCHED_RCU_SHIFT, function);
     }
 
-    // ---- rwlock_t (rwbase_rt on PREEMPT_RT) ----
-
-    public static SimTask read_lock(rwlock_t lk, [CallerMemberName] string site = "") => RwLockCommon(lk, site, write: false, irq: false);
-
-    public static SimTask write_lock(rwlock_t lk, [CallerMemberName] string site = "") => RwLockCommon(lk, site, write: true, irq: false);
-
-    public static SimTask read_lock_irq(rwlock_t lk, [CallerMemberName] string site = "") => RwLockCommon(lk, site, write: false, irq: true);
-
-    public static SimTask write_lock_irq(rwlock_t lk, [CallerMemberName] string site = "") => RwLockCommon(lk, site, write: true, irq: true);
-
-    public static SimTask read_unlock(rwlock_t lk, [CallerMemberName] string site = "") => RwUnlockCommon(lk, site, write: false, irq: false);
-
-    public static SimTask write_unlock(rwlock_t lk, [CallerMemberName] string site = "") => RwUnlockCommon(lk, site, write: true, irq: false);
-
-    public static SimTask read_unlock_irq(rwlock_t lk, [CallerMemberName] string site = "") => RwUnlockCommon(lk, site, write: false, irq: true);
-
-    public static SimTask write_unlock_irq(rwlock_t lk, [CallerMemberName] string site = "") => RwUnlockCommon(lk, site, write: true, irq: true);
-
-    // ---- mutex, rw_semaphore ----
-
-    public static SimTask mutex_lock(mutex lk, [CallerMemberName] string site = "")
-        => SleepingLock(lk, "kernel/locking/mutex.c", 283, "mutex_lock", read: 0, site);
-
-    public static SimTask mutex_unlock(mutex lk, [CallerMemberName] string site = "")
-        => SleepingUnlock(lk, "mutex_unlock", shared: false, site);
-
-    public static async SimTask<bool> mutex_trylock(mutex lk, [CallerMemberName] string site = "")
+    public static async SimTask<bool> mutex_trylock(KernelLock lk, [CallerMemberName] string site = "")
     {
         if (await lk.TryLockExclusive() != 0) return false;
         lockdep.Acquire(current, lk.Class, lk, 0, true, site);
         return true;
     }
 
-    public static SimTask down_read(rw_semaphore sem, [CallerMemberName] string site = "")
-        => SleepingLock(sem, "kernel/locking/rwsem.c", 1524, "down_read", read: 1, site);
-
-    public static async SimTask<bool> down_read_trylock(rw_semaphore sem, [CallerMemberName] string site = "")
+    public static async SimTask<bool> down_read_trylock(KernelLock sem, [CallerMemberName] string site = "")
     {
         Note($"down_read_trylock({sem.Name})");
-        if (await sem.TryLockShared() < 0) return false;
-        lockdep.Acquire(current, sem.Class, sem, 1, true, site);
+        var shared = sem is rw_semaphore;
+        var before = await (shared ? sem.TryLockShared() : sem.TryLockExclusive());
+        if (shared ? before < 0 : before != 0) return false;
+        lockdep.Acquire(current, sem.Class, sem, shared ? 1 : 0, true, site);
         return true;
     }
-
-    public static SimTask up_read(rw_semaphore sem, [CallerMemberName] string site = "")
-        => SleepingUnlock(sem, "up_read", shared: true, site);
-
-    public static SimTask down_write(rw_semaphore sem, [CallerMemberName] string site = "")
-        => SleepingLock(sem, "kernel/locking/rwsem.c", 1577, "down_write", read: 0, site);
-
-    public static SimTask up_write(rw_semaphore sem, [CallerMemberName] string site = "")
-        => SleepingUnlock(sem, "up_write", shared: false, site);
 
     /// <summary>A sleeping lock on every kernel: might_sleep at the function's site, lockdep, then block until it is free.</summary>
     private static async SimTask SleepingLock(KernelLock lk, string file, int line, string function, int read, string site)

@@ -68,3 +68,31 @@ public sealed class rw_semaphore : KernelLock
 {
     public rw_semaphore(Kernel kernel, string name) : base(name, kernel.Lockdep.Class(name, WaitType.Sleep)) { }
 }
+
+/// <summary>
+/// The C type of a lock member: what a struct's initialiser builds (spin_lock_init, rwlock_init, mutex_init...) and what
+/// a patch changes when it changes the declaration.
+/// </summary>
+public sealed class LockType
+{
+    private readonly Func<Kernel, string, KernelLock> _init;
+
+    private LockType(string name, Func<Kernel, string, KernelLock> init)
+    {
+        Name = name;
+        _init = init;
+    }
+
+    public string Name { get; }
+
+    public static readonly LockType raw_spinlock_t = new(nameof(raw_spinlock_t), static (k, n) => new raw_spinlock_t(k, n));
+    public static readonly LockType spinlock_t = new(nameof(spinlock_t), static (k, n) => new spinlock_t(k, n));
+    public static readonly LockType rwlock_t = new(nameof(rwlock_t), static (k, n) => new rwlock_t(k, n));
+    public static readonly LockType mutex = new(nameof(mutex), static (k, n) => new mutex(k, n));
+    public static readonly LockType rw_semaphore = new(nameof(rw_semaphore), static (k, n) => new rw_semaphore(k, n));
+
+    /// <summary>The lock of this type named <paramref name="name"/> (its lockdep class name, e.g. "&amp;kvm->mmu_lock").</summary>
+    public KernelLock Init(Kernel kernel, string name) => _init(kernel, name);
+
+    public override string ToString() => Name;
+}

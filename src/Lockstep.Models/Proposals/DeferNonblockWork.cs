@@ -21,11 +21,15 @@ public sealed class DeferNonblockWork : KvmMain
     { Kvm = m => new DeferNonblockWork(m, -Mm.EAGAIN) };
 
     private readonly int _startReturns;
-    private workqueue_struct? _wq;
 
-    private DeferNonblockWork(Mm mm, int startReturns) : base(mm) => _startReturns = startReturns;
+    /// <summary>The module's workqueue, allocated at init (alloc_workqueue("kvm-mn", ...)).</summary>
+    private readonly workqueue_struct kvm_mn_wq;
 
-    private workqueue_struct kvm_mn_wq => _wq ??= new workqueue_struct(kernel, "kvm-mn");
+    private DeferNonblockWork(Mm mm, int startReturns) : base(mm)
+    {
+        _startReturns = startReturns;
+        kvm_mn_wq = new workqueue_struct(kernel, "kvm-mn");
+    }
 
     public override async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
     {

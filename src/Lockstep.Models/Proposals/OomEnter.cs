@@ -5,26 +5,33 @@ using static Lockstep.Kernel.Srcu;
 
 namespace Lockstep.Models.Proposals;
 
+/// <summary>The op the v1 oom_enter patch adds to struct mmu_notifier_ops (include/linux/mmu_notifier.h).</summary>
+/// <remarks>+	void (*oom_enter)(struct mmu_notifier *subscription, struct mm_struct *mm);</remarks>
+public interface mmu_notifier_oom_enter_op
+{
+    SimTask oom_enter(mmu_notifier subscription, mm_struct mm);
+}
+
 /// <summary>
-/// The mm side of the v1 oom_enter patch (Mar 28 2026), part 1: a new op and __mmu_notifier_oom_enter walking the
+/// The mm side of the v1 oom_enter patch (Mar 28 2026), part 1: the new op and __mmu_notifier_oom_enter walking the
 /// subscriptions under the global SRCU.
 /// </summary>
 public class MmWithOomEnter : Mm
 {
     public MmWithOomEnter(Kernel.Kernel kernel) : base(kernel) { }
 
-    public async SimTask mmu_notifier_oom_enter(mm_struct mm)
+    public virtual async SimTask mmu_notifier_oom_enter(mm_struct mm)
     {
         if (mm.mm_has_notifiers()) await __mmu_notifier_oom_enter(mm);
     }
 
-    public async SimTask __mmu_notifier_oom_enter(mm_struct mm)
+    public virtual async SimTask __mmu_notifier_oom_enter(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         var id = await srcu_read_lock(srcu);
         foreach (var subscription in await mm.notifier_subscriptions!.list.Read())
-            if (subscription.ops.Has(mmu_notifier_ops.Op.oom_enter))
-                await Call(subscription, s => s.ops.oom_enter(s, mm));
+            if (subscription.ops is mmu_notifier_oom_enter_op op)   // if (subscription->ops->oom_enter)
+                await Call(subscription, s => op.oom_enter(s, mm));
         await srcu_read_unlock(srcu, id);
     }
 }

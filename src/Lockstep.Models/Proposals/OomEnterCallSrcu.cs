@@ -13,7 +13,14 @@ namespace Lockstep.Models.Proposals;
 /// after_oom_unregister (hlist_del_init) and schedules the op with call_srcu; KVM's op clears the count;
 /// kvm_destroy_vm sees the unhashed node and uses mmu_notifier_barrier() + mmdrop instead of unregister.
 /// </summary>
-public sealed class OomEnterCallSrcu : KvmMain
+/// <summary>The op v2 adds to struct mmu_notifier_ops.</summary>
+/// <remarks>+	void (*after_oom_unregister)(struct mmu_notifier *subscription, struct mm_struct *mm);</remarks>
+public interface mmu_notifier_after_oom_unregister_op
+{
+    SimTask after_oom_unregister(mmu_notifier subscription, mm_struct mm);
+}
+
+public sealed class OomEnterCallSrcu : KvmMain, mmu_notifier_after_oom_unregister_op
 {
     public static readonly Proposal Proposal = new("oom-enter-call-srcu", "v2: detach in oom_enter, after_oom_unregister via call_srcu",
         "shaikh kamaluddin, v2 of Apr 30 2026 (KERNEL-FACTS §5 #11, §6.3 P5)")
@@ -21,9 +28,7 @@ public sealed class OomEnterCallSrcu : KvmMain
 
     public OomEnterCallSrcu(Mm mm) : base(mm) { }
 
-    public override Op Implements => base.Implements | Op.after_oom_unregister;
-
-    public override async SimTask after_oom_unregister(mmu_notifier mn, mm_struct mm_)
+    public async SimTask after_oom_unregister(mmu_notifier mn, mm_struct mm_)
     {
         using var fn = KernelFunction.Enter("kvm_mmu_notifier_after_oom_unregister");
         await mmu_notifier_to_kvm(mn).mn_active_invalidate_count.Write(0);
@@ -57,10 +62,10 @@ public sealed class OomEnterCallSrcu : KvmMain
             await spin_lock(subscriptions.@lock);
             foreach (var subscription in await subscriptions.list.Read())
             {
-                if (!subscription.ops.Has(mmu_notifier_ops.Op.after_oom_unregister)) continue;
+                if (subscription.ops is not mmu_notifier_after_oom_unregister_op op) continue;
                 await subscriptions.list.Update(l => l.Remove(subscription));   // hlist_del_init
                 subscription.hlist_hashed = false;
-                await call_srcu(srcu, () => Call(subscription, s => s.ops.after_oom_unregister(s, mm)));
+                await call_srcu(srcu, () => Call(subscription, s => op.after_oom_unregister(s, mm)));
             }
             await spin_unlock(subscriptions.@lock);
             await srcu_read_unlock(srcu, id);

@@ -10,22 +10,21 @@ namespace Lockstep.Models.Proposals;
 /// The v1 oom_enter patch as posted on Mar 28 2026 (Paolo's suggestion, P3): KVM's oom_enter calls
 /// kvm_mmu_notifier_detach(), which unregisters the notifier and applies kvm_destroy_vm's unbalanced-count fixup.
 /// </summary>
-public sealed class OomEnterUnregister : KvmMain
+public sealed class OomEnterUnregister : KvmMain, mmu_notifier_oom_enter_op
 {
     public static readonly Proposal Proposal = new("oom-enter-unregister", "oom_enter op; KVM detaches with mmu_notifier_unregister",
         "Paolo Bonzini's idea, v1 diff of Mar 28 2026 (KERNEL-FACTS §5 #6–#9)")
     { Mm = k => new OomEnterInOomKill(k), Kvm = m => new OomEnterUnregister(m) };
 
-    private readonly Shared<int> _mnKilled = new("kvm->mn_killed");
+    /// <summary>+	int mn_killed; in struct kvm.</summary>
+    private static readonly Field<int> mn_killed = new("kvm->mn_killed");
 
     public OomEnterUnregister(Mm mm) : base(mm) { }
-
-    public override Op Implements => base.Implements | Op.oom_enter;
 
     private async SimTask kvm_mmu_notifier_detach(kvm k)
     {
         using var fn = KernelFunction.Enter();
-        if (await _mnKilled.Update(static _ => 1) != 0) return;   // xchg(&kvm->mn_killed, 1)
+        if (await k.added.Get(mn_killed).Update(static _ => 1) != 0) return;   // xchg(&kvm->mn_killed, 1)
         await mm.mmu_notifier_unregister(k.mmu_notifier, k.mm);
         if (rcuwait_active(k.mn_memslots_update_rcuwait))
             Sim.Report(KernelLog.Warning("S6", "detach-with-waiter", "WARNING: rcuwait_active(&kvm->mn_memslots_update_rcuwait)", "detach"));
@@ -35,7 +34,7 @@ public sealed class OomEnterUnregister : KvmMain
             Sim.Report(KernelLog.Warning("S6", "detach-in-progress", "WARNING: kvm->mmu_invalidate_in_progress != 0 in kvm_mmu_notifier_detach", "detach"));
     }
 
-    public override async SimTask oom_enter(mmu_notifier mn, mm_struct mm_)
+    public async SimTask oom_enter(mmu_notifier mn, mm_struct mm_)
     {
         using var fn = KernelFunction.Enter("kvm_mmu_notifier_oom_enter");
         await kvm_mmu_notifier_detach(mmu_notifier_to_kvm(mn));

@@ -1,3 +1,4 @@
+using Lockstep.Models.arch.x86;
 using Lockstep.Models.mm;
 using Lockstep.Models.virt.kvm;
 
@@ -5,7 +6,7 @@ namespace Lockstep.Models.Proposals;
 
 /// <summary>
 /// A design to check: the kernel as it is, or a patch. A patch derives from the code it changes (<see cref="Mm"/> for
-/// mm/, <see cref="KvmMain"/> for virt/kvm, <see cref="Lockstep.Models.arch.x86.kvm.Mmu"/> for arch/x86/kvm/mmu) and
+/// mm/, <see cref="KvmMain"/> for virt/kvm, <see cref="Lockstep.Models.arch.x86.Mmu"/> for arch/x86/kvm/mmu) and
 /// overrides only what it changes; the factories below build the patched code for one run.
 /// </summary>
 public sealed record Proposal(string Id, string Title, string Source)
@@ -13,8 +14,20 @@ public sealed record Proposal(string Id, string Title, string Source)
     /// <summary>mm/ as patched.</summary>
     public Func<Kernel.Kernel, Mm> Mm { get; init; } = static k => new Mm(k);
 
-    /// <summary>virt/kvm/ as patched; it builds its arch MMU itself (<see cref="KvmMain.kvm_arch_mmu"/>).</summary>
+    /// <summary>virt/kvm/ as patched.</summary>
     public Func<Mm, KvmMain> Kvm { get; init; } = static m => new KvmMain(m);
+
+    /// <summary>arch/x86/kvm/mmu as patched (null: as it is).</summary>
+    public Func<KvmMain, Mmu>? Mmu { get; init; }
+
+    /// <summary>The patched code for one execution.</summary>
+    public (Mm mm_code, KvmMain kvm_code) Build(Kernel.Kernel kernel)
+    {
+        var mm_code = Mm(kernel);
+        var kvm_code = Kvm(mm_code);
+        if (Mmu != null) kvm_code.mmu = Mmu(kvm_code);
+        return (mm_code, kvm_code);
+    }
 }
 
 /// <summary>mainline: the kernel as it is (KERNEL-FACTS §6.2).</summary>

@@ -18,5 +18,5 @@ public sealed class RawMnInvalidateLock : KvmMain
 
     // -	spinlock_t mn_invalidate_lock;
     // +	raw_spinlock_t mn_invalidate_lock;
-    protected override KernelLock mn_invalidate_lock_init() => new raw_spinlock_t(kernel, "&kvm->mn_invalidate_lock");
+    public override LockType kvm_mn_invalidate_lock => LockType.raw_spinlock_t;
 }

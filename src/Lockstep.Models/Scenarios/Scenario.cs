@@ -1,88 +1,81 @@
 using Lockstep.Engine;
 using Lockstep.Kernel;
-using Lockstep.Models.mm;
-using Lockstep.Models.virt.kvm;
+using Lockstep.Models.Proposals;
 
 namespace Lockstep.Models.Scenarios;
 
-/// <summary>
-/// What every scenario starts from (KERNEL-FACTS §6.4): a VMM process "qemu" whose mm has one anonymous guest-RAM
-/// VMA of two pages, a VM with one memslot over it and one gfn->pfn cache on its second page.
-/// </summary>
-public sealed class World
-{
-    public required Kernel.Kernel kernel;
-    public required Mm mm_code;
-    public required KvmMain kvm_code;
-    public required mm_struct mm;
-    public required task_struct qemu;
-    public required kvm kvm;
-    public required kvm_memory_slot slot;
-    public required vm_area_struct guest_ram;
-
-    public static async SimTask<World> Create(Kernel.Kernel kernel, Mm mm_code, KvmMain kvm_code, Arch arch)
-    {
-        var allocator = new PageAllocator();
-        var mm = new mm_struct(kernel, allocator);
-        var guest_ram = new vm_area_struct(0x1000, 0x1002, VmFlags.None, anonymous: true, allocator);
-        mm.vmas.Add(guest_ram);
-        var slot = new kvm_memory_slot(0, base_gfn: 0, npages: 2, userspace_addr: 0x1000);
-        var kvm = await kvm_code.kvm_create_vm(mm, new[] { slot }, KVM_HAVE_MMU_RWLOCK: arch != Arch.riscv);
-        kvm.gpc_list.Add(new gfn_to_pfn_cache(kernel, 0x1001, guest_ram.pte[1].Peek));
-        return new World
-        {
-            kernel = kernel, mm_code = mm_code, kvm_code = kvm_code, mm = mm,
-            qemu = new task_struct(kernel, "qemu", 4992, mm), kvm = kvm, slot = slot, guest_ram = guest_ram,
-        };
-    }
-}
-
-/// <summary>The architecture a scenario's VM runs on: x86 (mmu_lock is an rwlock_t) or riscv (a spinlock_t).</summary>
-public enum Arch { x86, riscv }
+/// <summary>A task of a scenario: comm, pid, what it runs, and the liveness property its hang violates (besides S4).</summary>
+public sealed record TaskSpec(string Comm, int Pid, Func<World, SimTask> Body, string? Liveness = null);
 
 /// <summary>
-/// A scenario: the tasks that race, and which liveness property a task that hangs violates. Adding one is a few lines:
-/// name, the tasks (comm, pid, body) and the liveness roles.
+/// A scenario: a world and the tasks that race in it. Declared with <see cref="WorldSpec.Builder"/> and the task
+/// factories of <see cref="Tasks"/>, then registered like any extension.
 /// </summary>
-public sealed record Scenario(
-    string Id,
-    string Description,
-    IReadOnlyList<Scenario.TaskSpec> Tasks,
-    IReadOnlyDictionary<string, string> Liveness,
-    Arch Arch = Arch.x86)
+public sealed record Scenario(string Id, string Description, WorldSpec World, IReadOnlyList<TaskSpec> Tasks)
 {
-    public sealed record TaskSpec(string Comm, int Pid, Func<World, SimTask> Body);
+    /// <summary>comm → the liveness property a hang of that task violates.</summary>
+    public IReadOnlyDictionary<string, string> Liveness { get; } =
+        Tasks.Where(t => t.Liveness != null).ToDictionary(t => t.Comm, t => t.Liveness!);
 
-    /// <summary>The whole model: create the world, run the tasks, join them, then check quiescence.</summary>
-    public Func<SimTask> Model(Kernel.Kernel kernel, Proposals.Proposal proposal) => kernel.Boot(async () =>
+    /// <summary>The whole model: create the world with the proposal's code, run the tasks, join them, then check quiescence.</summary>
+    public Func<SimTask> Model(Kernel.Kernel kernel, Proposal proposal) => kernel.Boot(async () =>
     {
-        var mm_code = proposal.Mm(kernel);
-        var world = await World.Create(kernel, mm_code, proposal.Kvm(mm_code), Arch);
+        var (mm_code, kvm_code) = proposal.Build(kernel);
+        var world = await World.Create(kernel, mm_code, kvm_code);
         var tasks = Tasks.Select(t => kernel.kthread_run(() => t.Body(world), t.Comm, t.Pid)).ToList();
         foreach (var t in tasks) await t.Exited!.Value.Join();
         await Quiescence.Check(world);
     });
 }
 
-/// <summary>When every task is done, nothing may be left open (S6, L4), the reaper must have finished (L1).</summary>
+/// <summary>The tasks scenarios are made of (KERNEL-FACTS §6.4).</summary>
+public static class Tasks
+{
+    /// <summary>The OOM killer ("stress" allocating) kills qemu (§2.1, §2.2).</summary>
+    public static TaskSpec OomKiller() => new("stress", 4100, w => w.mm_code.out_of_memory(w.qemu), "L1");
+
+    /// <summary>The oom_reaper kthread reaps the victim (§2.3–§2.6).</summary>
+    public static TaskSpec OomReaper() => new("oom_reaper", 53, w => w.mm_code.oom_reaper(victims: 1), "L1");
+
+    /// <summary>vCPU <paramref name="index"/> of VM <paramref name="vm"/>: faults each gfn in and runs the guest on it (§3.6).</summary>
+    public static TaskSpec Vcpu(int index, IReadOnlyList<long> gfns, int vm = 0) => new($"CPU {index}/KVM", 4993 + index, async w =>
+    {
+        var k = w.vms[vm].kvm;
+        foreach (var gfn in gfns)
+            if (await w.kvm_code.mmu.kvm_tdp_page_fault(k, gfn)) await w.kvm_code.mmu.vcpu_enter_guest(k, gfn);
+    }, "L4");
+
+    /// <summary>A task of the VMM process itself (pid 4992): a syscall or ioctl of qemu's.</summary>
+    public static TaskSpec Qemu(Func<World, SimTask> body, string liveness) => new("qemu", 4992, body, liveness);
+
+    /// <summary>A device fault of dmirror <paramref name="index"/> on <paramref name="hva"/> (lib/test_hmm.c).</summary>
+    public static TaskSpec DmirrorFault(int index, ulong hva) => new($"dmirror{index}-fault", 5001 + index,
+        async w => await w.hmm.dmirror_range_fault(w.dmirrors[index], w.mm, hva));
+}
+
+/// <summary>When every task is done, nothing may be left open (S6, L4) in any VM that still exists.</summary>
 public static class Quiescence
 {
     public static async SimTask Check(World w)
     {
         await Kernel.Kernel.wait_for_deferred_work();
-        if (w.kvm.freed) return;
-        var count = await w.kvm.mn_active_invalidate_count.Read();
-        if (count != 0)
+        foreach (var vm in w.vms)
         {
-            var text = $"mn_active_invalidate_count is {count} with no invalidation running: memslot updates hang, gpc refreshes retry forever";
-            Sim.Report(KernelLog.Warning("S6", "count-leaked", $"WARNING: {text}", "count"));
-            Sim.Report(KernelLog.Warning("L4", "count-leaked", $"WARNING: {text}", "count"));
-        }
-        if (w.kvm.mmu_invalidate_in_progress != 0)
-        {
-            var text = $"mmu_invalidate_in_progress is {w.kvm.mmu_invalidate_in_progress} with no invalidation running: vCPU faults retry forever";
-            Sim.Report(KernelLog.Warning("S6", "in-progress-leaked", $"WARNING: {text}", "in_progress"));
-            Sim.Report(KernelLog.Warning("L4", "in-progress-leaked", $"WARNING: {text}", "in_progress"));
+            var k = vm.kvm;
+            if (k.freed) continue;
+            var count = await k.mn_active_invalidate_count.Read();
+            if (count != 0)
+            {
+                var text = $"mn_active_invalidate_count is {count} with no invalidation running: memslot updates hang, gpc refreshes retry forever";
+                Sim.Report(KernelLog.Warning("S6", "count-leaked", $"WARNING: {text}", "count"));
+                Sim.Report(KernelLog.Warning("L4", "count-leaked", $"WARNING: {text}", "count"));
+            }
+            if (k.mmu_invalidate_in_progress != 0)
+            {
+                var text = $"mmu_invalidate_in_progress is {k.mmu_invalidate_in_progress} with no invalidation running: vCPU faults retry forever";
+                Sim.Report(KernelLog.Warning("S6", "in-progress-leaked", $"WARNING: {text}", "in_progress"));
+                Sim.Report(KernelLog.Warning("L4", "in-progress-leaked", $"WARNING: {text}", "in_progress"));
+            }
         }
     }
 }

@@ -134,30 +134,32 @@ public static class MmFlags
 /// <summary>struct mm_struct: users/count, mmap_lock, flags, VMAs and the notifier subscriptions.</summary>
 public sealed class mm_struct
 {
-    public mm_struct(Kernel.Kernel kernel, PageAllocator allocator)
+    /// <summary>The locks are initialised with the types <paramref name="code"/> declares (a patch may change them).</summary>
+    public mm_struct(Mm code, PageAllocator allocator)
     {
-        mmap_lock = new rw_semaphore(kernel, "&mm->mmap_lock");
-        anon_vma_lock = new rw_semaphore(kernel, "&anon_vma->rwsem");
-        page_table_lock = new spinlock_t(kernel, "ptlock");
+        var kernel = code.kernel;
+        mmap_lock = code.mm_struct_mmap_lock.Init(kernel, "&mm->mmap_lock");
+        anon_vma_lock = code.anon_vma_rwsem.Init(kernel, "&anon_vma->rwsem");
+        page_table_lock = code.ptlock.Init(kernel, "ptlock");
         flags = new Shared<int>("mm->flags");
         mm_users = new Shared<int>("mm->mm_users", 1);
         mm_count = new Shared<int>("mm->mm_count", 1);
         this.allocator = allocator;
     }
 
-    public readonly rw_semaphore mmap_lock;
+    public readonly KernelLock mmap_lock;
 
     /// <summary>
     /// The rmap lock of this mm's pages: anon_vma->root->rwsem of its (single, in the model) anon_vma, which rmap walkers
     /// such as folio_referenced take for read and mm_take_all_locks takes for write (KERNEL-FACTS §1.5 step 3).
     /// </summary>
-    public readonly rw_semaphore anon_vma_lock;
+    public readonly KernelLock anon_vma_lock;
 
     /// <summary>
     /// The page-table lock (PTL) of this mm's PTE pages: split ptlocks are one spinlock_t per page-table page, the model
     /// has one per mm (pte_lockptr). A spinlock_t: atomic on !RT, a sleeping rtmutex on PREEMPT_RT (§1.2, §4.1).
     /// </summary>
-    public readonly spinlock_t page_table_lock;
+    public readonly KernelLock page_table_lock;
 
     public readonly Shared<int> flags;
     public readonly Shared<int> mm_users;
@@ -165,6 +167,9 @@ public sealed class mm_struct
     public readonly List<vm_area_struct> vmas = new();
     public readonly PageAllocator allocator;
     public mmu_notifier_subscriptions? notifier_subscriptions;
+
+    /// <summary>Members a patch adds to struct mm_struct (<see cref="Field{T}"/>).</summary>
+    public readonly StructFields added = new();
 
     /// <summary>
     /// S7 bookkeeping (not kernel state): mm_count pins taken by the notifier core — one per registered
@@ -179,7 +184,7 @@ public sealed class mm_struct
     public bool mm_has_notifiers() => notifier_subscriptions != null;
 
     /// <summary>pte_lockptr: the PTL that covers <paramref name="address"/> (one per mm in the model).</summary>
-    public spinlock_t pte_lockptr(ulong address) => page_table_lock;
+    public KernelLock pte_lockptr(ulong address) => page_table_lock;
 
     public vm_area_struct? find_vma(ulong hva) => vmas.FirstOrDefault(v => v.Contains(hva));
 }

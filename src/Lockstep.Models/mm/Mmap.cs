@@ -37,17 +37,17 @@ public partial class Mm
     public int mmu_gather_capacity = int.MaxValue;
 
     /// <summary>tlb_gather_mmu(&amp;tlb, mm).</summary>
-    public mmu_gather tlb_gather_mmu(mm_struct mm) => new(mm, mmu_gather_capacity);
+    public virtual mmu_gather tlb_gather_mmu(mm_struct mm) => new(mm, mmu_gather_capacity);
 
     /// <summary>__tlb_remove_page: gathers the page; true means the gather is full and must be flushed now.</summary>
-    private static bool __tlb_remove_page(mmu_gather tlb, page p)
+    protected virtual bool __tlb_remove_page(mmu_gather tlb, page p)
     {
         tlb.pages.Add(p);
         return tlb.pages.Count >= tlb.max;
     }
 
     /// <summary>zap_pte_range as unmap_page_range reaches it: clears the PTEs of [start, end) and gathers their pages; a full gather is flushed at once.</summary>
-    public async SimTask unmap_page_range(mmu_gather tlb, vm_area_struct vma, ulong start, ulong end)
+    public virtual async SimTask unmap_page_range(mmu_gather tlb, vm_area_struct vma, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
         for (var hva = start; hva < end; hva++)
@@ -59,7 +59,7 @@ public partial class Mm
     }
 
     /// <summary>tlb_flush_mmu: flushes the TLBs and frees the gathered pages (tlb_batch_pages_flush) — the instant S1 is checked.</summary>
-    public async SimTask tlb_flush_mmu(mm_struct mm, mmu_gather tlb)
+    public virtual async SimTask tlb_flush_mmu(mm_struct mm, mmu_gather tlb)
     {
         using var fn = KernelFunction.Enter();
         foreach (var p in tlb.pages) await mm.allocator.put_page(p);
@@ -67,14 +67,14 @@ public partial class Mm
     }
 
     /// <summary>tlb_finish_mmu: the final tlb_flush_mmu (frees what is left in the gather).</summary>
-    public async SimTask tlb_finish_mmu(mm_struct mm, mmu_gather tlb)
+    public virtual async SimTask tlb_finish_mmu(mm_struct mm, mmu_gather tlb)
     {
         using var fn = KernelFunction.Enter();
         await tlb_flush_mmu(mm, tlb);
     }
 
     /// <summary>munmap of [start, end): a blockable invalidation under the mmap write lock.</summary>
-    public async SimTask do_munmap(mm_struct mm, ulong start, ulong end)
+    public virtual async SimTask do_munmap(mm_struct mm, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
         await down_write(mm.mmap_lock);
@@ -89,7 +89,7 @@ public partial class Mm
     }
 
     /// <summary>§2.7 in its order: release, unmap under the read lock, MMF_OOM_SKIP, free under the write lock.</summary>
-    public async SimTask exit_mmap(mm_struct mm)
+    public virtual async SimTask exit_mmap(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         await mmu_notifier_release(mm);
@@ -110,7 +110,7 @@ public partial class Mm
     }
 
     /// <summary>mmput: the last user tears the address space down.</summary>
-    public async SimTask mmput(mm_struct mm)
+    public virtual async SimTask mmput(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         if (await mm.mm_users.Update(static u => u - 1) == 1)
@@ -128,7 +128,7 @@ public partial class Mm
     /// method called from one — runs during registration. The kernel fails with -EINTR on a fatal signal; the model's
     /// registering tasks have none.
     /// </summary>
-    public async SimTask<int> mm_take_all_locks(mm_struct mm)
+    public virtual async SimTask<int> mm_take_all_locks(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         lockdep_assert_held(mm.mmap_lock);   // mmap_assert_write_locked(mm)
@@ -136,7 +136,7 @@ public partial class Mm
         return 0;
     }
 
-    public async SimTask mm_drop_all_locks(mm_struct mm)
+    public virtual async SimTask mm_drop_all_locks(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         await up_write(mm.anon_vma_lock);
@@ -149,7 +149,7 @@ public partial class Mm
     /// the rmap walk holds the anon_vma lock for read (folio_lock_anon_vma_read) and calls folio_referenced_one for
     /// every VMA mapping the folio (one in the model). Returns how many mappings were referenced.
     /// </summary>
-    public async SimTask<int> folio_referenced(mm_struct mm, ulong address)
+    public virtual async SimTask<int> folio_referenced(mm_struct mm, ulong address)
     {
         using var fn = KernelFunction.Enter();
         var referenced = 0;
@@ -164,7 +164,7 @@ public partial class Mm
     /// folio_referenced_one: page_vma_mapped_walk finds the PTE and takes its PTL (pte_offset_map_lock); with the PTL
     /// held, ptep_clear_flush_young_notify; page_vma_mapped_walk_done drops the PTL.
     /// </summary>
-    public async SimTask<bool> folio_referenced_one(mm_struct mm, vm_area_struct vma, ulong address)
+    public virtual async SimTask<bool> folio_referenced_one(mm_struct mm, vm_area_struct vma, ulong address)
     {
         using var fn = KernelFunction.Enter();
         var ptl = mm.pte_lockptr(address);
@@ -181,7 +181,7 @@ public partial class Mm
     /// PTE's accessed bit, then mmu_notifier_clear_flush_young(mm, address, address + PAGE_SIZE), ORed. So every
     /// subscriber's clear_flush_young runs under a spinlock_t: atomic on !RT, a sleeping lock held on PREEMPT_RT.
     /// </summary>
-    public async SimTask<bool> ptep_clear_flush_young_notify(mm_struct mm, vm_area_struct vma, ulong address)
+    public virtual async SimTask<bool> ptep_clear_flush_young_notify(mm_struct mm, vm_area_struct vma, ulong address)
     {
         using var fn = KernelFunction.Enter();
         lockdep_assert_held(mm.pte_lockptr(address));
@@ -191,5 +191,5 @@ public partial class Mm
     }
 
     /// <summary>The model keeps no accessed bit: a present PTE counts as recently used.</summary>
-    private static bool ptep_clear_flush_young(vm_area_struct vma, ulong address) => true;
+    protected virtual bool ptep_clear_flush_young(vm_area_struct vma, ulong address) => true;
 }

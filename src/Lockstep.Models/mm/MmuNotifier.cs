@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Collections.Immutable;
+using System.Reflection;
 using Lockstep.Engine;
 using Lockstep.Kernel;
 using static Lockstep.Kernel.Api;
@@ -29,8 +31,9 @@ public sealed class mmu_notifier_range
 }
 
 /// <summary>
-/// struct mmu_notifier_ops (§1.2). Every callback is optional: a subscriber overrides what it implements and
-/// says so in <see cref="Implements"/> (the core tests "ops->x != NULL").
+/// struct mmu_notifier_ops (§1.2). Every callback is optional: a subscriber overrides what it implements, and
+/// <see cref="Implements"/> (the core's "ops->x != NULL") is derived from those overrides. A patch that adds an op
+/// declares it as an interface the subscriber implements; the core's walk tests <c>subscription.ops is thatop</c>.
 /// </summary>
 public abstract class mmu_notifier_ops
 {
@@ -38,12 +41,22 @@ public abstract class mmu_notifier_ops
     public enum Op
     {
         release = 1, clear_flush_young = 2, clear_young = 4, test_young = 8, invalidate_range_start = 16, invalidate_range_end = 32,
-        arch_invalidate_secondary_tlbs = 64, oom_enter = 128, after_oom_unregister = 256, alloc_notifier = 512, free_notifier = 1024,
+        arch_invalidate_secondary_tlbs = 64, alloc_notifier = 128, free_notifier = 256,
     }
 
-    public abstract Op Implements { get; }
+    private static readonly ConcurrentDictionary<Type, Op> Overridden = new();
 
-    public bool Has(Op op) => (Implements & op) != 0;
+    /// <summary>The callbacks this subscriber's type overrides (a test double may state its own table instead).</summary>
+    public virtual Op Implements => Overridden.GetOrAdd(GetType(), static type =>
+    {
+        var ops = (Op)0;
+        foreach (var op in Enum.GetValues<Op>())
+            if (type.GetMethod(op.ToString(), BindingFlags.Public | BindingFlags.Instance)!.DeclaringType != typeof(mmu_notifier_ops))
+                ops |= op;
+        return ops;
+    });
+
+    public virtual bool Has(Op op) => (Implements & op) != 0;
 
     public virtual SimTask release(mmu_notifier subscription, mm_struct mm) => SimTask.CompletedTask;
     public virtual SimTask<int> clear_flush_young(mmu_notifier subscription, mm_struct mm, ulong start, ulong end) => Zero();
@@ -58,12 +71,6 @@ public abstract class mmu_notifier_ops
 
     /// <summary>get/put API only: free it; runs from the SRCU callback after the last put and must not sleep.</summary>
     public virtual SimTask free_notifier(mmu_notifier subscription) => SimTask.CompletedTask;
-
-    /// <summary>The oom_enter op of the 2026 proposals (not in mainline).</summary>
-    public virtual SimTask oom_enter(mmu_notifier subscription, mm_struct mm) => SimTask.CompletedTask;
-
-    /// <summary>The after_oom_unregister op of the v2 proposal (not in mainline).</summary>
-    public virtual SimTask after_oom_unregister(mmu_notifier subscription, mm_struct mm) => SimTask.CompletedTask;
 
     private static SimTask<int> Zero() => SimTask<int>.FromValue(0);
 }
@@ -149,9 +156,9 @@ public sealed class mmu_interval_notifier
 /// </summary>
 public sealed class mmu_notifier_subscriptions
 {
-    public mmu_notifier_subscriptions(Kernel.Kernel kernel)
+    public mmu_notifier_subscriptions(Mm code)
     {
-        @lock = new spinlock_t(kernel, "&subscriptions->lock");
+        @lock = code.mmu_notifier_subscriptions_lock.Init(code.kernel, "&subscriptions->lock");
         invalidate_seq = new Shared<ulong>("subscriptions->invalidate_seq", 2);
         wq = new wait_queue_head_t("subscriptions->wq");
     }
@@ -164,7 +171,7 @@ public sealed class mmu_notifier_subscriptions
     /// </summary>
     public bool has_itree;
 
-    public readonly spinlock_t @lock;
+    public readonly KernelLock @lock;
 
     /// <summary>Starts at 2; odd while an itree invalidation is "fully excluding" (the tree is frozen).</summary>
     public readonly Shared<ulong> invalidate_seq;
@@ -201,11 +208,30 @@ public partial class Mm
         this.kernel = kernel;
         srcu = new srcu_struct(kernel, "srcu");
         __mmu_notifier_invalidate_range_start_map = new LockdepMap(kernel.Lockdep.Class("mmu_notifier_invalidate_range_start", WaitType.Inv));
-        oom_lock = new mutex(kernel, "oom_lock");
+        oom_lock = oom_lock_type.Init(kernel, "oom_lock");
         oom_reaper_list = new Shared<ImmutableQueue<mm_struct>>("oom_reaper_list", ImmutableQueue<mm_struct>.Empty);
     }
 
     public readonly Kernel.Kernel kernel;
+
+    // ---- lock declarations of the structs mm/ initialises (include/linux/mm_types.h, rmap.h, sched.h; mm/oom_kill.c).
+    // A patch that changes one overrides it.
+
+    public virtual LockType mm_struct_mmap_lock => LockType.rw_semaphore;
+
+    public virtual LockType anon_vma_rwsem => LockType.rw_semaphore;
+
+    /// <summary>The split PTE lock (one per mm in the model): spinlock_t, a sleeping lock on PREEMPT_RT (§1.2, §4.1).</summary>
+    public virtual LockType ptlock => LockType.spinlock_t;
+
+    public virtual LockType mmu_notifier_subscriptions_lock => LockType.spinlock_t;
+
+    public virtual LockType task_struct_alloc_lock => LockType.spinlock_t;
+
+    public virtual LockType sighand_struct_siglock => LockType.spinlock_t;
+
+    /// <summary>static DEFINE_MUTEX(oom_lock).</summary>
+    public virtual LockType oom_lock_type => LockType.mutex;
 
     /// <summary>DEFINE_STATIC_SRCU(srcu): one domain for every mm (§1.4).</summary>
     public readonly srcu_struct srcu;
@@ -218,7 +244,7 @@ public partial class Mm
     // ---- registration (§1.5) ----
 
     /// <summary>mmu_notifier_register: __mmu_notifier_register under mmap_write_lock. A NULL subscription registers itree mode.</summary>
-    public async SimTask<int> mmu_notifier_register(mmu_notifier? subscription, mm_struct mm)
+    public virtual async SimTask<int> mmu_notifier_register(mmu_notifier? subscription, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         await down_write(mm.mmap_lock);
@@ -228,7 +254,7 @@ public partial class Mm
     }
 
     /// <summary>§1.5 steps 1–6, the caller holding mmap_lock for write.</summary>
-    public async SimTask<int> __mmu_notifier_register(mmu_notifier? subscription, mm_struct mm)
+    public virtual async SimTask<int> __mmu_notifier_register(mmu_notifier? subscription, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         BUG_ON(mm.mm_users.Peek <= 0, "atomic_read(&mm->mm_users) <= 0");
@@ -243,7 +269,7 @@ public partial class Mm
         }
         // 2. kzalloc + init: list, lock, invalidate_seq = 2, itree, wq, deferred_list (the model's allocation never fails).
         mmu_notifier_subscriptions? subscriptions = null;
-        if (mm.notifier_subscriptions == null) subscriptions = new mmu_notifier_subscriptions(kernel);
+        if (mm.notifier_subscriptions == null) subscriptions = new mmu_notifier_subscriptions(this);
         // 3. Exclude every rmap walker (and, with them, every other notifier method).
         var ret = await mm_take_all_locks(mm);
         if (ret != 0) return ret;   // out_clean: kfree(subscriptions)
@@ -296,7 +322,7 @@ public partial class Mm
     // ---- the get/put API (§1.5) ----
 
     /// <summary>mmu_notifier_get: mmu_notifier_get_locked under mmap_write_lock.</summary>
-    public async SimTask<mmu_notifier> mmu_notifier_get(mmu_notifier_ops ops, mm_struct mm)
+    public virtual async SimTask<mmu_notifier> mmu_notifier_get(mmu_notifier_ops ops, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         await down_write(mm.mmap_lock);
@@ -306,7 +332,7 @@ public partial class Mm
     }
 
     /// <summary>Returns the mm's subscription with these ops (one more user), else a new one from alloc_notifier; or ERR_PTR.</summary>
-    public async SimTask<mmu_notifier> mmu_notifier_get_locked(mmu_notifier_ops ops, mm_struct mm)
+    public virtual async SimTask<mmu_notifier> mmu_notifier_get_locked(mmu_notifier_ops ops, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         lockdep_assert_held(mm.mmap_lock);   // mmap_assert_write_locked(mm)
@@ -327,7 +353,7 @@ public partial class Mm
         return subscription;
     }
 
-    private async SimTask<mmu_notifier?> find_get_mmu_notifier(mm_struct mm, mmu_notifier_ops ops)
+    protected virtual async SimTask<mmu_notifier?> find_get_mmu_notifier(mm_struct mm, mmu_notifier_ops ops)
     {
         using var fn = KernelFunction.Enter();
         var subscriptions = mm.notifier_subscriptions!;
@@ -346,7 +372,7 @@ public partial class Mm
     }
 
     /// <summary>The SRCU callback of the last put: free_notifier, then the mmdrop pairing the registration's mmgrab.</summary>
-    protected async SimTask mmu_notifier_free_rcu(mmu_notifier subscription)
+    protected virtual async SimTask mmu_notifier_free_rcu(mmu_notifier subscription)
     {
         using var fn = KernelFunction.Enter();
         var mm = subscription.mm!;
@@ -360,7 +386,7 @@ public partial class Mm
     /// mmu_notifier_put: drop a user; the last one unhooks the subscription and frees it with call_srcu after a grace
     /// period. release is not called (the user already tore its mappings down).
     /// </summary>
-    public async SimTask mmu_notifier_put(mmu_notifier subscription)
+    public virtual async SimTask mmu_notifier_put(mmu_notifier subscription)
     {
         using var fn = KernelFunction.Enter();
         var mm = subscription.mm!;
@@ -384,7 +410,7 @@ public partial class Mm
     }
 
     /// <summary>mmu_notifier_synchronize: synchronize_srcu(&amp;srcu) in the v6.x copy (older trees: srcu_barrier), §1.5.</summary>
-    public async SimTask mmu_notifier_synchronize()
+    public virtual async SimTask mmu_notifier_synchronize()
     {
         using var fn = KernelFunction.Enter();
         await synchronize_srcu(srcu);
@@ -392,12 +418,12 @@ public partial class Mm
 
     // ---- release at teardown (§1.6) ----
 
-    public async SimTask mmu_notifier_release(mm_struct mm)
+    public virtual async SimTask mmu_notifier_release(mm_struct mm)
     {
         if (mm.mm_has_notifiers()) await __mmu_notifier_release(mm);
     }
 
-    public async SimTask __mmu_notifier_release(mm_struct mm)
+    public virtual async SimTask __mmu_notifier_release(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         var subscriptions = mm.notifier_subscriptions!;
@@ -407,7 +433,7 @@ public partial class Mm
         await mn_hlist_release(subscriptions, mm);
     }
 
-    private async SimTask mn_hlist_release(mmu_notifier_subscriptions subscriptions, mm_struct mm)
+    protected virtual async SimTask mn_hlist_release(mmu_notifier_subscriptions subscriptions, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         var id = await srcu_read_lock(srcu);
@@ -424,7 +450,7 @@ public partial class Mm
     }
 
     /// <summary>§1.6: one blockable MMU_NOTIFY_RELEASE invalidation of [0, ULONG_MAX) over the itree; a false return is a WARN.</summary>
-    private async SimTask mn_itree_release(mmu_notifier_subscriptions subscriptions, mm_struct mm)
+    protected virtual async SimTask mn_itree_release(mmu_notifier_subscriptions subscriptions, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         var range = new mmu_notifier_range
@@ -446,7 +472,7 @@ public partial class Mm
     // ---- interval notifiers: the invalidation side (§1.7, §1.8) ----
 
     /// <summary>Under lock: one more active range; freeze the tree (seq odd) if any interval overlaps; returns the first one and the seq.</summary>
-    private async SimTask<(mmu_interval_notifier? first, ulong seq)> mn_itree_inv_start_range(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
+    protected virtual async SimTask<(mmu_interval_notifier? first, ulong seq)> mn_itree_inv_start_range(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         await spin_lock(subscriptions.@lock);
@@ -468,7 +494,7 @@ public partial class Mm
     }
 
     /// <summary>Under lock: one range fewer; the last one of a frozen tree thaws it (seq even), applies the deferred list, wakes wq.</summary>
-    private async SimTask mn_itree_inv_end(mmu_notifier_subscriptions subscriptions)
+    protected virtual async SimTask mn_itree_inv_end(mmu_notifier_subscriptions subscriptions)
     {
         using var fn = KernelFunction.Enter();
         await spin_lock(subscriptions.@lock);
@@ -496,7 +522,7 @@ public partial class Mm
     /// in a non-blockable one it ends the invalidation itself (mn_itree_inv_end) so the caller must not call end, and
     /// returns -EAGAIN. The callbacks are not wrapped in non_block_start/end (only the hlist ones are).
     /// </summary>
-    private async SimTask<int> mn_itree_invalidate(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
+    protected virtual async SimTask<int> mn_itree_invalidate(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         var (interval_sub, cur_seq) = await mn_itree_inv_start_range(subscriptions, range);
@@ -523,7 +549,7 @@ public partial class Mm
         return -EAGAIN;
     }
 
-    private static async SimTask<bool> mn_itree_is_invalidating(mmu_notifier_subscriptions subscriptions)
+    protected virtual async SimTask<bool> mn_itree_is_invalidating(mmu_notifier_subscriptions subscriptions)
         => (await subscriptions.invalidate_seq.Read() & 1) != 0;
 
     private static bool Overlaps(mmu_interval_notifier n, ulong start, ulong last) => n.start <= last && start <= n.last;
@@ -550,7 +576,7 @@ public partial class Mm
     /// mmu_interval_notifier_insert: registers itree mode on first use (mmu_notifier_register(NULL, mm)), then inserts.
     /// The caller holds an mm_users reference (mmget).
     /// </summary>
-    public async SimTask<int> mmu_interval_notifier_insert(mmu_interval_notifier interval_sub, mm_struct mm, ulong start, ulong length,
+    public virtual async SimTask<int> mmu_interval_notifier_insert(mmu_interval_notifier interval_sub, mm_struct mm, ulong start, ulong length,
         mmu_interval_notifier_ops ops)
     {
         using var fn = KernelFunction.Enter();
@@ -565,7 +591,7 @@ public partial class Mm
     }
 
     /// <summary>mmu_interval_notifier_insert_locked: the same with mmap_lock already held for write.</summary>
-    public async SimTask<int> mmu_interval_notifier_insert_locked(mmu_interval_notifier interval_sub, mm_struct mm, ulong start, ulong length,
+    public virtual async SimTask<int> mmu_interval_notifier_insert_locked(mmu_interval_notifier interval_sub, mm_struct mm, ulong start, ulong length,
         mmu_interval_notifier_ops ops)
     {
         using var fn = KernelFunction.Enter();
@@ -584,7 +610,7 @@ public partial class Mm
     /// §1.9 insert: while invalidations run the new interval must be assumed included — deferred if the tree is frozen,
     /// else the tree is frozen now — and its seq is the current (odd) global seq; when idle its seq is global - 1.
     /// </summary>
-    private async SimTask<int> __mmu_interval_notifier_insert(mmu_interval_notifier interval_sub, mm_struct mm,
+    protected virtual async SimTask<int> __mmu_interval_notifier_insert(mmu_interval_notifier interval_sub, mm_struct mm,
         mmu_notifier_subscriptions subscriptions, ulong start, ulong length, mmu_interval_notifier_ops ops)
     {
         using var fn = KernelFunction.Enter();
@@ -630,7 +656,7 @@ public partial class Mm
     /// deferred (or a pending deferred insert cancelled) and it waits until the invalidation in progress has ended.
     /// After it returns the invalidate callback is neither running nor called again.
     /// </summary>
-    public async SimTask mmu_interval_notifier_remove(mmu_interval_notifier interval_sub)
+    public virtual async SimTask mmu_interval_notifier_remove(mmu_interval_notifier interval_sub)
     {
         using var fn = KernelFunction.Enter();
         var mm = interval_sub.mm;
@@ -672,7 +698,7 @@ public partial class Mm
     /// mmu_interval_read_begin: the sub's seq under lock, equal to the global one means an invalidation covering it is
     /// running; a momentary acquire of the pseudo-lock; if colliding, wait until the global seq moves. Can sleep.
     /// </summary>
-    public async SimTask<ulong> mmu_interval_read_begin(mmu_interval_notifier interval_sub)
+    public virtual async SimTask<ulong> mmu_interval_read_begin(mmu_interval_notifier interval_sub)
     {
         using var fn = KernelFunction.Enter();
         var subscriptions = interval_sub.mm.notifier_subscriptions!;
@@ -702,7 +728,7 @@ public partial class Mm
 
     // ---- invalidate start (§1.7) ----
 
-    public async SimTask mmu_notifier_invalidate_range_start(mmu_notifier_range range)
+    public virtual async SimTask mmu_notifier_invalidate_range_start(mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         might_sleep();
@@ -715,7 +741,7 @@ public partial class Mm
         lock_map_release(__mmu_notifier_invalidate_range_start_map);
     }
 
-    public async SimTask<int> mmu_notifier_invalidate_range_start_nonblock(mmu_notifier_range range)
+    public virtual async SimTask<int> mmu_notifier_invalidate_range_start_nonblock(mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         var ret = 0;
@@ -734,7 +760,7 @@ public partial class Mm
     /// [analysis] If the itree succeeds and a classic subscriber fails, nobody calls mn_itree_inv_end: the model keeps
     /// that asymmetry (active_invalidate_ranges stays up).
     /// </summary>
-    public async SimTask<int> __mmu_notifier_invalidate_range_start(mmu_notifier_range range)
+    public virtual async SimTask<int> __mmu_notifier_invalidate_range_start(mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         var subscriptions = range.mm.notifier_subscriptions!;
@@ -748,7 +774,7 @@ public partial class Mm
         return 0;
     }
 
-    private async SimTask<int> mn_hlist_invalidate_range_start(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
+    protected virtual async SimTask<int> mn_hlist_invalidate_range_start(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         var ret = 0;
@@ -790,14 +816,14 @@ public partial class Mm
 
     // ---- invalidate end (§1.8) ----
 
-    public async SimTask mmu_notifier_invalidate_range_end(mmu_notifier_range range)
+    public virtual async SimTask mmu_notifier_invalidate_range_end(mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         if (range.mmu_notifier_range_blockable()) might_sleep();
         if (range.mm.mm_has_notifiers()) await __mmu_notifier_invalidate_range_end(range);
     }
 
-    public async SimTask __mmu_notifier_invalidate_range_end(mmu_notifier_range range)
+    public virtual async SimTask __mmu_notifier_invalidate_range_end(mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         var subscriptions = range.mm.notifier_subscriptions!;
@@ -808,7 +834,7 @@ public partial class Mm
         lock_map_release(__mmu_notifier_invalidate_range_start_map);
     }
 
-    private async SimTask mn_hlist_invalidate_end(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
+    protected virtual async SimTask mn_hlist_invalidate_end(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         var id = await srcu_read_lock(srcu);
@@ -825,14 +851,14 @@ public partial class Mm
 
     // ---- aging (§1.2): called by rmap walkers under the primary PTL ----
 
-    public async SimTask<int> mmu_notifier_clear_flush_young(mm_struct mm, ulong start, ulong end)
+    public virtual async SimTask<int> mmu_notifier_clear_flush_young(mm_struct mm, ulong start, ulong end)
     {
         if (!mm.mm_has_notifiers()) return 0;
         return await __mmu_notifier_clear_flush_young(mm, start, end);
     }
 
     /// <summary>Every subscriber's clear_flush_young, results ORed.</summary>
-    public async SimTask<int> __mmu_notifier_clear_flush_young(mm_struct mm, ulong start, ulong end)
+    public virtual async SimTask<int> __mmu_notifier_clear_flush_young(mm_struct mm, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
         var young = 0;
@@ -844,14 +870,14 @@ public partial class Mm
         return young;
     }
 
-    public async SimTask<int> mmu_notifier_clear_young(mm_struct mm, ulong start, ulong end)
+    public virtual async SimTask<int> mmu_notifier_clear_young(mm_struct mm, ulong start, ulong end)
     {
         if (!mm.mm_has_notifiers()) return 0;
         return await __mmu_notifier_clear_young(mm, start, end);
     }
 
     /// <summary>Like clear_flush_young, the secondary flush may be skipped; results ORed.</summary>
-    public async SimTask<int> __mmu_notifier_clear_young(mm_struct mm, ulong start, ulong end)
+    public virtual async SimTask<int> __mmu_notifier_clear_young(mm_struct mm, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
         var young = 0;
@@ -863,14 +889,14 @@ public partial class Mm
         return young;
     }
 
-    public async SimTask<int> mmu_notifier_test_young(mm_struct mm, ulong address)
+    public virtual async SimTask<int> mmu_notifier_test_young(mm_struct mm, ulong address)
     {
         if (!mm.mm_has_notifiers()) return 0;
         return await __mmu_notifier_test_young(mm, address);
     }
 
     /// <summary>A query: stops at the first subscriber that reports young.</summary>
-    public async SimTask<int> __mmu_notifier_test_young(mm_struct mm, ulong address)
+    public virtual async SimTask<int> __mmu_notifier_test_young(mm_struct mm, ulong address)
     {
         using var fn = KernelFunction.Enter();
         var young = 0;
@@ -887,12 +913,12 @@ public partial class Mm
 
     // ---- secondary TLBs sharing the CPU page tables (§1.2): arch code calls this under the PTL ----
 
-    public async SimTask mmu_notifier_arch_invalidate_secondary_tlbs(mm_struct mm, ulong start, ulong end)
+    public virtual async SimTask mmu_notifier_arch_invalidate_secondary_tlbs(mm_struct mm, ulong start, ulong end)
     {
         if (mm.mm_has_notifiers()) await __mmu_notifier_arch_invalidate_secondary_tlbs(mm, start, end);
     }
 
-    public async SimTask __mmu_notifier_arch_invalidate_secondary_tlbs(mm_struct mm, ulong start, ulong end)
+    public virtual async SimTask __mmu_notifier_arch_invalidate_secondary_tlbs(mm_struct mm, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
         var id = await srcu_read_lock(srcu);
@@ -904,9 +930,9 @@ public partial class Mm
 
     // ---- mm_count (kernel/fork.c) ----
 
-    public async SimTask mmgrab(mm_struct mm) => await mm.mm_count.Update(static c => c + 1);
+    public virtual async SimTask mmgrab(mm_struct mm) => await mm.mm_count.Update(static c => c + 1);
 
-    public async SimTask mmdrop(mm_struct mm)
+    public virtual async SimTask mmdrop(mm_struct mm)
     {
         var before = await mm.mm_count.Update(static c => c - 1);
         if (before <= 0)

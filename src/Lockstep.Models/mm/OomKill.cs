@@ -8,20 +8,20 @@ namespace Lockstep.Models.mm;
 /// <summary>The OOM victim as mm/oom_kill.c sees it: a process with an mm, task_lock and signal state.</summary>
 public sealed class task_struct
 {
-    public task_struct(Kernel.Kernel kernel, string comm, int pid, mm_struct mm)
+    public task_struct(Mm code, string comm, int pid, mm_struct mm)
     {
         this.comm = comm;
         this.pid = pid;
         this.mm = new Shared<mm_struct?>($"{comm}.mm", mm);
-        alloc_lock = new spinlock_t(kernel, "&p->alloc_lock");
-        siglock = new spinlock_t(kernel, "&sighand->siglock");
+        alloc_lock = code.task_struct_alloc_lock.Init(code.kernel, "&p->alloc_lock");
+        siglock = code.sighand_struct_siglock.Init(code.kernel, "&sighand->siglock");
     }
 
     public readonly string comm;
     public readonly int pid;
     public readonly Shared<mm_struct?> mm;
-    public readonly spinlock_t alloc_lock;
-    public readonly spinlock_t siglock;
+    public readonly KernelLock alloc_lock;
+    public readonly KernelLock siglock;
     public readonly Shared<bool> sigkill_pending = new("SIGKILL pending");
     public mm_struct? signal_oom_mm;
     public bool TIF_MEMDIE;
@@ -33,14 +33,14 @@ public partial class Mm
     public const int MAX_OOM_REAP_RETRIES = 10;
     public const int HZ = 100;
 
-    public readonly mutex oom_lock;
+    public readonly KernelLock oom_lock;
     public readonly Shared<ImmutableQueue<mm_struct>> oom_reaper_list;
 
     /// <summary>Victims whose reaping finished (L1 is checked against it).</summary>
     public readonly Shared<int> reaped = new("oom_reaper.reaped");
 
     /// <summary>out_of_memory: under oom_lock, select the victim and kill it (§2.1).</summary>
-    public async SimTask out_of_memory(task_struct victim)
+    public virtual async SimTask out_of_memory(task_struct victim)
     {
         using var fn = KernelFunction.Enter();
         await mutex_lock(oom_lock);
@@ -48,7 +48,7 @@ public partial class Mm
         await mutex_unlock(oom_lock);
     }
 
-    public async SimTask oom_kill_process(task_struct victim, string message)
+    public virtual async SimTask oom_kill_process(task_struct victim, string message)
     {
         using var fn = KernelFunction.Enter();
         await __oom_kill_process(victim, message);
@@ -72,7 +72,7 @@ public partial class Mm
         await mmdrop(mm);                                           // 11.
     }
 
-    public async SimTask<task_struct?> find_lock_task_mm(task_struct p)
+    public virtual async SimTask<task_struct?> find_lock_task_mm(task_struct p)
     {
         using var fn = KernelFunction.Enter();
         await spin_lock(p.alloc_lock);
@@ -81,9 +81,9 @@ public partial class Mm
         return null;
     }
 
-    public async SimTask task_unlock(task_struct p) => await spin_unlock(p.alloc_lock);
+    public virtual async SimTask task_unlock(task_struct p) => await spin_unlock(p.alloc_lock);
 
-    protected static async SimTask do_send_sig_info_SIGKILL(task_struct p)
+    protected virtual async SimTask do_send_sig_info_SIGKILL(task_struct p)
     {
         using var fn = KernelFunction.Enter("do_send_sig_info");
         await spin_lock(p.siglock);
@@ -91,7 +91,7 @@ public partial class Mm
         await spin_unlock(p.siglock);
     }
 
-    protected async SimTask mark_oom_victim(task_struct tsk, mm_struct mm)
+    protected virtual async SimTask mark_oom_victim(task_struct tsk, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         if (tsk.TIF_MEMDIE) return;
@@ -105,7 +105,7 @@ public partial class Mm
     }
 
     /// <summary>§2.3: queue the mm once (MMF_OOM_REAP_QUEUED); the 2 s timer is a delay the model does not need.</summary>
-    public async SimTask queue_oom_reaper(task_struct tsk, mm_struct mm)
+    public virtual async SimTask queue_oom_reaper(task_struct tsk, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         if ((await mm.flags.Update(static f => f | MmFlags.MMF_OOM_REAP_QUEUED) & MmFlags.MMF_OOM_REAP_QUEUED) != 0) return;
@@ -113,7 +113,7 @@ public partial class Mm
     }
 
     /// <summary>The oom_reaper kthread: one victim at a time; the model's reaper stops after <paramref name="victims"/>.</summary>
-    public async SimTask oom_reaper(int victims)
+    public virtual async SimTask oom_reaper(int victims)
     {
         using var fn = KernelFunction.Enter();
         for (var i = 0; i < victims; i++)
@@ -125,7 +125,7 @@ public partial class Mm
     }
 
     /// <summary>§2.4: up to 10 attempts with 100 ms sleeps, then MMF_OOM_SKIP in every case.</summary>
-    public async SimTask oom_reap_task(mm_struct mm)
+    public virtual async SimTask oom_reap_task(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         var attempts = 0;
@@ -141,7 +141,7 @@ public partial class Mm
     }
 
     /// <summary>§2.5.</summary>
-    public async SimTask<bool> oom_reap_task_mm(mm_struct mm)
+    public virtual async SimTask<bool> oom_reap_task_mm(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         if (!await down_read_trylock(mm.mmap_lock)) return false;
@@ -184,7 +184,7 @@ public partial class Mm
     /// (SIGNAL_GROUP_EXIT, set when the SIGKILL was delivered) and the mm is not already MMF_OOM_SKIP. The model's mm is
     /// not shared with another process (the mm_users &lt;= 1 shortcut). Called with task_lock held.
     /// </summary>
-    public async SimTask<bool> task_will_free_mem(task_struct task)
+    public virtual async SimTask<bool> task_will_free_mem(task_struct task)
     {
         using var fn = KernelFunction.Enter();
         var mm = await task.mm.Read();
@@ -199,7 +199,7 @@ public partial class Mm
     /// (e.g. lmkd) with the same non-blocking __oom_reap_task_mm as the reaper, under mmap_read_lock_killable. Returns
     /// 0, -ESRCH (no thread with an mm), -EINVAL (not dying and not already reaped) or -EAGAIN (a notifier failed).
     /// </summary>
-    public async SimTask<int> process_mrelease(task_struct task)
+    public virtual async SimTask<int> process_mrelease(task_struct task)
     {
         using var fn = KernelFunction.Enter();
         var ret = 0;

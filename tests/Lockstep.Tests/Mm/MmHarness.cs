@@ -46,11 +46,12 @@ internal sealed class MmWorld
 
     public static MmWorld Create(K kernel, Mm? code = null, ulong pages = 2)
     {
+        code ??= new Mm(kernel);
         var allocator = new PageAllocator();
-        var mm = new mm_struct(kernel, allocator);
+        var mm = new mm_struct(code, allocator);
         var vma = new vm_area_struct(0x1000, 0x1000 + pages, VmFlags.None, anonymous: true, allocator);
         mm.vmas.Add(vma);
-        return new MmWorld { kernel = kernel, code = code ?? new Mm(kernel), mm = mm, vma = vma, victim = new task_struct(kernel, "qemu", 4992, mm) };
+        return new MmWorld { kernel = kernel, code = code, mm = mm, vma = vma, victim = new task_struct(code, "qemu", 4992, mm) };
     }
 
     /// <summary>The toy maps every page present now, declares its mappings to the allocator (S1) and registers.</summary>

@@ -3,6 +3,7 @@ using Lockstep.Kernel;
 using Lockstep.Models;
 using Lockstep.Models.mm;
 using Lockstep.Models.Proposals;
+using Lockstep.Models.arch.x86;
 using Lockstep.Models.virt.kvm;
 using static Lockstep.Kernel.Api;
 using static Lockstep.Kernel.Srcu;
@@ -15,10 +16,11 @@ namespace Lockstep.Tests.Models;
 /// </summary>
 public class KvmBreakageTests
 {
-    private static ScenarioRun Run(Func<Mm, KvmMain> kvm, string scenario)
+    private static ScenarioRun Run(Func<Mm, KvmMain> kvm, string scenario) => Run(new Proposal("breakage", "test", "test") { Kvm = kvm }, scenario);
+
+    private static ScenarioRun Run(Proposal breakage, string scenario)
     {
         var registry = Registry.WithBuiltIns();
-        var breakage = new Proposal("breakage", "test", "test") { Kvm = kvm };
         registry.Register(breakage);
         return Suite.Run(registry, breakage, KernelConfig.Default, registry.Scenario(scenario), new DporStrategy(), new ExplorationOptions { MaxExecutions = 100_000 });
     }
@@ -50,7 +52,7 @@ public class KvmBreakageTests
     [InlineData("oom-reap-vs-fault")]
     [InlineData("munmap-vs-fault")]
     public void DroppingTheSeqCheckInTheFaultMapsAFreedPage(string scenario)
-        => Assert.Contains(Run(m => new NoSeqCheck(m), scenario).Findings, f => f.Property == "S1");
+        => Assert.Contains(Run(new Proposal("breakage", "test", "test") { Mmu = kvm => new NoSeqCheck(kvm) }, scenario).Findings, f => f.Property == "S1");
 
     [Theory]
     [InlineData("oom-reap-vs-fault")]
@@ -86,39 +88,24 @@ public class KvmBreakageTests
     }
 
     /// <summary>A fault that never checks mmu_invalidate_retry_gfn.</summary>
-    private sealed class NoSeqCheck(Mm mm) : KvmMain(mm)
+    private sealed class NoSeqCheck(KvmMain kvm) : Mmu(kvm)
     {
         public override SimTask<bool> is_page_fault_stale(kvm k, long mmu_seq, long gfn) => SimTask<bool>.FromValue(false);
     }
 
-    /// <summary>invalidate_range_start that counts and begins but zaps nothing.</summary>
+    /// <summary>invalidate_range_start that counts and begins but zaps nothing (kvm_mmu_unmap_gfn_range does nothing).</summary>
     private sealed class NoZapInStart(Mm mm) : KvmMain(mm)
     {
-        public override async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
-        {
-            var k = mmu_notifier_to_kvm(mn);
-            await spin_lock(k.mn_invalidate_lock);
-            await k.mn_active_invalidate_count.Update(static c => c + 1);
-            await spin_unlock(k.mn_invalidate_lock);
-            await gfn_to_pfn_cache_invalidate_start(k, range.start, range.end);
-            await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(range.start, range.end, (_, _, _, _) => false,
-                kvm_mmu_invalidate_begin, flush_on_ret: true, may_block: range.mmu_notifier_range_blockable()));
-            return 0;
-        }
+        public override bool kvm_mmu_unmap_gfn_range(kvm k, kvm_memory_slot slot, long start, long end) => false;
     }
 
     /// <summary>The count incremented with a plain read and write, outside mn_invalidate_lock.</summary>
     private sealed class CountWithoutLock(Mm mm) : KvmMain(mm)
     {
-        public override async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
+        protected override async SimTask mn_active_invalidate_count_inc(kvm k)
         {
-            var k = mmu_notifier_to_kvm(mn);
             var count = await k.mn_active_invalidate_count.Read();
             await k.mn_active_invalidate_count.Write(count + 1);
-            await gfn_to_pfn_cache_invalidate_start(k, range.start, range.end);
-            await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(range.start, range.end, kvm_mmu_unmap_gfn_range,
-                kvm_mmu_invalidate_begin, flush_on_ret: true, may_block: range.mmu_notifier_range_blockable()));
-            return 0;
         }
     }
 }

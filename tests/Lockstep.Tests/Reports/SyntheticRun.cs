@@ -18,8 +18,9 @@ internal static class SyntheticRun
     public const string Proposal = "synthetic";
     public const string Scenario = "abba";
 
+    /// <summary>The tasks' liveness roles (their bodies are the model's, below).</summary>
     public static readonly Scenario Description = new(Scenario, "qemu: slots_lock -> oom_lock; oom_reaper: oom_lock -> slots_lock in a non-blocking section",
-        Array.Empty<Scenario.TaskSpec>(), new Dictionary<string, string> { ["oom_reaper"] = "L1", ["qemu"] = "L3" });
+        WorldSpec.GuestRam, [new TaskSpec("oom_reaper", 53, _ => SimTask.CompletedTask, "L1"), new TaskSpec("qemu", 4992, _ => SimTask.CompletedTask, "L3")]);
 
     public static Func<SimTask> Model(K k) => k.Boot(async () =>
     {

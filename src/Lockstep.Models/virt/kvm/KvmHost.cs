@@ -26,15 +26,15 @@ public sealed record kvm_memslots(long generation, IReadOnlyList<kvm_memory_slot
 /// <summary>struct gfn_to_pfn_cache (virt/kvm/pfncache.c): a kernel mapping of one guest page.</summary>
 public sealed class gfn_to_pfn_cache
 {
-    public gfn_to_pfn_cache(Kernel.Kernel kernel, ulong uhva, page? pfn)
+    public gfn_to_pfn_cache(KvmMain code, ulong uhva, page? pfn)
     {
-        @lock = new rwlock_t(kernel, "&gpc->lock");
+        @lock = code.gfn_to_pfn_cache_lock.Init(code.kernel, "&gpc->lock");
         this.uhva = uhva;
         this.pfn = pfn;
         valid = pfn != null;
     }
 
-    public readonly rwlock_t @lock;
+    public readonly KernelLock @lock;
     public readonly ulong uhva;
     public page? pfn;
     public bool valid;
@@ -45,16 +45,17 @@ public sealed class kvm
 {
     public const long INVALID_GPA = -1;
 
-    public kvm(Kernel.Kernel kernel, mm_struct mm, KernelLock mn_invalidate_lock, KernelLock mmu_lock)
+    /// <summary>The locks are initialised with the types <paramref name="code"/> declares (a patch may change them).</summary>
+    public kvm(KvmMain code, mm_struct mm, bool KVM_HAVE_MMU_RWLOCK)
     {
-        this.kernel = kernel;
+        kernel = code.kernel;
         this.mm = mm;
-        this.mn_invalidate_lock = mn_invalidate_lock;
-        this.mmu_lock = mmu_lock;
-        slots_lock = new mutex(kernel, "&kvm->slots_lock");
-        slots_arch_lock = new mutex(kernel, "&kvm->slots_arch_lock");
+        mmu_lock = code.kvm_mmu_lock(KVM_HAVE_MMU_RWLOCK).Init(kernel, "&kvm->mmu_lock");
+        mn_invalidate_lock = code.kvm_mn_invalidate_lock.Init(kernel, "&kvm->mn_invalidate_lock");
+        slots_lock = code.kvm_slots_lock.Init(kernel, "&kvm->slots_lock");
+        slots_arch_lock = code.kvm_slots_arch_lock.Init(kernel, "&kvm->slots_arch_lock");
         srcu = new srcu_struct(kernel, "&kvm->srcu");
-        gpc_lock = new spinlock_t(kernel, "&kvm->gpc_lock");
+        gpc_lock = code.kvm_gpc_lock.Init(kernel, "&kvm->gpc_lock");
         mn_memslots_update_rcuwait = new rcuwait("kvm->mn_memslots_update_rcuwait");
     }
 
@@ -62,9 +63,9 @@ public sealed class kvm
     public readonly mm_struct mm;
     public readonly KernelLock mmu_lock;
     public readonly KernelLock mn_invalidate_lock;
-    public readonly mutex slots_lock, slots_arch_lock;
+    public readonly KernelLock slots_lock, slots_arch_lock;
     public readonly srcu_struct srcu;
-    public readonly spinlock_t gpc_lock;
+    public readonly KernelLock gpc_lock;
     public readonly List<gfn_to_pfn_cache> gpc_list = new();
     public readonly rcuwait mn_memslots_update_rcuwait;
 
@@ -91,8 +92,8 @@ public sealed class kvm
     public readonly Shared<int> users_count = new("kvm->users_count", 1);
     public readonly Shared<bool> vm_dead = new("kvm->vm_dead");
 
-    /// <summary>oom_reaping flag of the oom-enter proposals.</summary>
-    public readonly Shared<bool> oom_reaping = new("kvm->oom_reaping");
+    /// <summary>Members a patch adds to struct kvm (<see cref="Field{T}"/>).</summary>
+    public readonly StructFields added = new();
 
     public bool freed;
 }

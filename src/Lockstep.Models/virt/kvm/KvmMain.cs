@@ -4,6 +4,8 @@ using Lockstep.Models.mm;
 using static Lockstep.Kernel.Api;
 using static Lockstep.Kernel.Srcu;
 using static Lockstep.Kernel.rcuwait;
+using static Lockstep.Models.virt.kvm.kvm_mm;
+using Lockstep.Models.arch.x86;
 
 namespace Lockstep.Models.virt.kvm;
 
@@ -17,13 +19,34 @@ public sealed record kvm_mmu_notifier_range(ulong start, ulong end, Func<kvm, kv
 /// </summary>
 public partial class KvmMain : mmu_notifier_ops
 {
-    public KvmMain(Mm mm) => this.mm = mm;
+    public KvmMain(Mm mm)
+    {
+        this.mm = mm;
+        mmu = new Mmu(this);
+    }
 
     protected readonly Mm mm;
 
-    protected Kernel.Kernel kernel => mm.kernel;
+    public Kernel.Kernel kernel => mm.kernel;
 
-    public override Op Implements => Op.invalidate_range_start | Op.invalidate_range_end | Op.clear_flush_young | Op.clear_young | Op.test_young | Op.release;
+    /// <summary>The arch MMU (arch/x86/kvm/mmu); a proposal that patches it sets <see cref="Proposals.Proposal.Mmu"/>.</summary>
+    public Mmu mmu { get; internal set; }
+
+    // ---- lock declarations (include/linux/kvm_host.h struct kvm, include/linux/kvm_types.h struct gfn_to_pfn_cache) ----
+    // A patch that changes one overrides it, e.g. "- spinlock_t mn_invalidate_lock; + raw_spinlock_t mn_invalidate_lock;".
+
+    /// <summary>KVM_HAVE_MMU_RWLOCK (x86, arm64): rwlock_t, faults take it for read; other arches: spinlock_t (§3.1, §3.2).</summary>
+    public virtual LockType kvm_mmu_lock(bool KVM_HAVE_MMU_RWLOCK) => KVM_HAVE_MMU_RWLOCK ? LockType.rwlock_t : LockType.spinlock_t;
+
+    public virtual LockType kvm_mn_invalidate_lock => LockType.spinlock_t;
+
+    public virtual LockType kvm_slots_lock => LockType.mutex;
+
+    public virtual LockType kvm_slots_arch_lock => LockType.mutex;
+
+    public virtual LockType kvm_gpc_lock => LockType.spinlock_t;
+
+    public virtual LockType gfn_to_pfn_cache_lock => LockType.rwlock_t;
 
     /// <summary>container_of(mn, struct kvm, mmu_notifier); reaching a freed VM this way is a use-after-free (S7).</summary>
     protected static kvm mmu_notifier_to_kvm(mmu_notifier mn)
@@ -34,20 +57,16 @@ public partial class KvmMain : mmu_notifier_ops
         return k;
     }
 
-    /// <summary>The declaration of kvm->mn_invalidate_lock (spin_lock_init in kvm_create_vm).</summary>
-    protected virtual KernelLock mn_invalidate_lock_init() => new spinlock_t(kernel, "&kvm->mn_invalidate_lock");
-
     // ---- VM creation (§3.5 kvm_init_mmu_notifier) ----
 
     /// <summary>
     /// kvm_create_vm. <paramref name="KVM_HAVE_MMU_RWLOCK"/> is the arch switch of §3.1: x86 and arm64 define it (mmu_lock is an
     /// rwlock_t, faults take it for read); other arches use a spinlock_t.
     /// </summary>
-    public async SimTask<kvm> kvm_create_vm(mm_struct mm_, IReadOnlyList<kvm_memory_slot> slots, bool KVM_HAVE_MMU_RWLOCK = true)
+    public virtual async SimTask<kvm> kvm_create_vm(mm_struct mm_, IReadOnlyList<kvm_memory_slot> slots, bool KVM_HAVE_MMU_RWLOCK = true)
     {
         using var fn = KernelFunction.Enter();
-        KernelLock mmu_lock = KVM_HAVE_MMU_RWLOCK ? new rwlock_t(kernel, "&kvm->mmu_lock") : new spinlock_t(kernel, "&kvm->mmu_lock");
-        var k = new kvm(kernel, mm_, mn_invalidate_lock_init(), mmu_lock);
+        var k = new kvm(this, mm_, KVM_HAVE_MMU_RWLOCK);
         k.__memslots[0] = new kvm_memslots(0, slots);
         k.__memslots[1] = new kvm_memslots(0, Array.Empty<kvm_memory_slot>());
         k.memslots = new Shared<kvm_memslots>("kvm->memslots[0]", k.__memslots[0]);
@@ -57,7 +76,7 @@ public partial class KvmMain : mmu_notifier_ops
         return k;
     }
 
-    private async SimTask kvm_init_mmu_notifier(kvm k)
+    protected virtual async SimTask kvm_init_mmu_notifier(kvm k)
     {
         using var fn = KernelFunction.Enter();
         k.mmu_notifier = new mmu_notifier(this) { container = k };
@@ -81,7 +100,7 @@ public partial class KvmMain : mmu_notifier_ops
 
     // ---- kvm_handle_hva_range (§3.3) ----
 
-    public async SimTask<(bool ret, bool found_memslot)> kvm_handle_hva_range(kvm k, kvm_mmu_notifier_range range)
+    public virtual async SimTask<(bool ret, bool found_memslot)> kvm_handle_hva_range(kvm k, kvm_mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         var ret = false;
@@ -111,7 +130,7 @@ public partial class KvmMain : mmu_notifier_ops
 
     // ---- invalidation bookkeeping (§3.4) ----
 
-    public static SimTask kvm_mmu_invalidate_begin(kvm k)
+    public virtual SimTask kvm_mmu_invalidate_begin(kvm k)
     {
         k.mmu_invalidate_in_progress++;
         if (k.mmu_invalidate_in_progress == 1)
@@ -122,7 +141,7 @@ public partial class KvmMain : mmu_notifier_ops
         return SimTask.CompletedTask;
     }
 
-    public static void kvm_mmu_invalidate_range_add(kvm k, long start, long end)
+    public virtual void kvm_mmu_invalidate_range_add(kvm k, long start, long end)
     {
         if (k.mmu_invalidate_in_progress == 0)
             Sim.Report(KernelLog.Warning("S6", "range-add-without-begin", "WARNING: kvm_mmu_invalidate_range_add with mmu_invalidate_in_progress == 0", "range_add"));
@@ -139,13 +158,13 @@ public partial class KvmMain : mmu_notifier_ops
     }
 
     /// <summary>kvm_mmu_unmap_gfn_range: range_add, then the arch zap; returns whether a flush is needed.</summary>
-    public static bool kvm_mmu_unmap_gfn_range(kvm k, kvm_memory_slot slot, long start, long end)
+    public virtual bool kvm_mmu_unmap_gfn_range(kvm k, kvm_memory_slot slot, long start, long end)
     {
         kvm_mmu_invalidate_range_add(k, start, end);
-        return Mmu.kvm_unmap_gfn_range(k, start, end);
+        return mmu.kvm_unmap_gfn_range(k, start, end);
     }
 
-    public static async SimTask kvm_mmu_invalidate_end(kvm k)
+    public virtual async SimTask kvm_mmu_invalidate_end(kvm k)
     {
         await k.mmu_invalidate_seq.Update(static s => s + 1);   // smp_wmb() before the decrement
         k.mmu_invalidate_in_progress--;
@@ -153,7 +172,7 @@ public partial class KvmMain : mmu_notifier_ops
             Sim.Report(KernelLog.Warning("S6", "in-progress-underflow", "WARNING: KVM_BUG_ON(kvm->mmu_invalidate_in_progress < 0)", "in_progress"));
     }
 
-    public static void kvm_flush_remote_tlbs(kvm k) => Sim.Note("kvm_flush_remote_tlbs");
+    public virtual void kvm_flush_remote_tlbs(kvm k) => Sim.Note("kvm_flush_remote_tlbs");
 
     // ---- the notifier callbacks (§3.5) ----
 
@@ -176,9 +195,7 @@ public partial class KvmMain : mmu_notifier_ops
         var hva_range = new kvm_mmu_notifier_range(range.start, range.end, kvm_mmu_unmap_gfn_range, kvm_mmu_invalidate_begin,
             flush_on_ret: true, may_block: range.mmu_notifier_range_blockable());
 
-        await spin_lock(k.mn_invalidate_lock);
-        await k.mn_active_invalidate_count.Update(static c => c + 1);
-        await spin_unlock(k.mn_invalidate_lock);
+        await mn_active_invalidate_count_inc(k);
 
         await gfn_to_pfn_cache_invalidate_start(k, range.start, range.end);
 
@@ -195,6 +212,23 @@ public partial class KvmMain : mmu_notifier_ops
             flush_on_ret: false, may_block: range.mmu_notifier_range_blockable());
         await kvm_handle_hva_range(k, hva_range);
 
+        await mn_active_invalidate_count_dec(k);
+    }
+
+    /// <summary>The count update in kvm_mmu_notifier_invalidate_range_start: one more invalidation, under mn_invalidate_lock.</summary>
+    protected virtual async SimTask mn_active_invalidate_count_inc(kvm k)
+    {
+        await spin_lock(k.mn_invalidate_lock);
+        await k.mn_active_invalidate_count.Update(static c => c + 1);
+        await spin_unlock(k.mn_invalidate_lock);
+    }
+
+    /// <summary>
+    /// The count update in kvm_mmu_notifier_invalidate_range_end: one fewer under mn_invalidate_lock; the last one wakes the
+    /// memslot updater (rcuwait_wake_up after the unlock).
+    /// </summary>
+    protected virtual async SimTask mn_active_invalidate_count_dec(kvm k)
+    {
         await spin_lock(k.mn_invalidate_lock);
         var count = await k.mn_active_invalidate_count.Read();
         if (count == 0)
@@ -207,7 +241,7 @@ public partial class KvmMain : mmu_notifier_ops
         if (wake) await rcuwait_wake_up(k.mn_memslots_update_rcuwait);
     }
 
-    public async SimTask kvm_mmu_notifier_release(mmu_notifier mn, mm_struct mm_)
+    public virtual async SimTask kvm_mmu_notifier_release(mmu_notifier mn, mm_struct mm_)
     {
         using var fn = KernelFunction.Enter();
         var k = mmu_notifier_to_kvm(mn);
@@ -216,34 +250,34 @@ public partial class KvmMain : mmu_notifier_ops
         await srcu_read_unlock(k.srcu, idx);
     }
 
-    public async SimTask<int> kvm_mmu_notifier_clear_flush_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end)
+    public virtual async SimTask<int> kvm_mmu_notifier_clear_flush_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
         var k = mmu_notifier_to_kvm(mn);
-        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, Mmu.kvm_age_gfn, null, flush_on_ret: true, may_block: false));
+        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, mmu.kvm_age_gfn, null, flush_on_ret: true, may_block: false));
         return r.ret ? 1 : 0;
     }
 
     /// <summary>Like clear_flush_young, but the TLB flush may be skipped (§3.5).</summary>
-    public async SimTask<int> kvm_mmu_notifier_clear_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end)
+    public virtual async SimTask<int> kvm_mmu_notifier_clear_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
         var k = mmu_notifier_to_kvm(mn);
-        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, Mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false));
+        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false));
         return r.ret ? 1 : 0;
     }
 
     /// <summary>Query only, on [address, address + 1) (§3.5).</summary>
-    public async SimTask<int> kvm_mmu_notifier_test_young(mmu_notifier mn, mm_struct mm_, ulong address)
+    public virtual async SimTask<int> kvm_mmu_notifier_test_young(mmu_notifier mn, mm_struct mm_, ulong address)
     {
         using var fn = KernelFunction.Enter();
         var k = mmu_notifier_to_kvm(mn);
-        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(address, address + 1, Mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false));
+        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(address, address + 1, mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false));
         return r.ret ? 1 : 0;
     }
 
     /// <summary>kvm_flush_shadow_all: zap every SPTE (kvm_arch_flush_shadow_all) and the reclaimed hook.</summary>
-    public async SimTask kvm_flush_shadow_all(kvm k)
+    public virtual async SimTask kvm_flush_shadow_all(kvm k)
     {
         using var fn = KernelFunction.Enter();
         await KVM_MMU_LOCK(k.mmu_lock);
@@ -253,12 +287,12 @@ public partial class KvmMain : mmu_notifier_ops
         kvm_arch_guest_memory_reclaimed(k);
     }
 
-    public static void kvm_arch_guest_memory_reclaimed(kvm k) => Sim.Note("kvm_arch_guest_memory_reclaimed");
+    public virtual void kvm_arch_guest_memory_reclaimed(kvm k) => Sim.Note("kvm_arch_guest_memory_reclaimed");
 
     // ---- memslot updates (§3.8) ----
 
     /// <summary>kvm_set_memslot for a DELETE of <paramref name="slot"/>: swap in a set without it, wait for readers, zap it.</summary>
-    public async SimTask kvm_delete_memslot(kvm k, kvm_memory_slot slot)
+    public virtual async SimTask kvm_delete_memslot(kvm k, kvm_memory_slot slot)
     {
         using var fn = KernelFunction.Enter("kvm_set_memslot");
         await mutex_lock(k.slots_lock);
@@ -267,7 +301,7 @@ public partial class KvmMain : mmu_notifier_ops
         var inactive = new kvm_memslots(active.generation, active.slots.Where(s => s != slot).ToList());
         await kvm_swap_active_memslots(k, inactive);
         await KVM_MMU_LOCK(k.mmu_lock);
-        Mmu.kvm_unmap_gfn_range(k, slot.base_gfn, slot.base_gfn + slot.npages);   // kvm_arch_flush_shadow_memslot
+        mmu.kvm_unmap_gfn_range(k, slot.base_gfn, slot.base_gfn + slot.npages);   // kvm_arch_flush_shadow_memslot
         await KVM_MMU_UNLOCK(k.mmu_lock);
         await mutex_unlock(k.slots_lock);
     }
@@ -292,13 +326,10 @@ public partial class KvmMain : mmu_notifier_ops
         await synchronize_srcu_expedited(k.srcu);
     }
 
-    /// <summary>is_page_fault_stale (arch/x86/kvm/mmu/mmu.c), mmu_lock held: the invalidation check of §3.6.</summary>
-    public virtual SimTask<bool> is_page_fault_stale(kvm k, long mmu_seq, long gfn) => Mmu.mmu_invalidate_retry_gfn(k, mmu_seq, gfn);
-
     // ---- teardown (§3.9) ----
 
     /// <summary>kvm_put_kvm: the last reference (the VM fd's release, say) destroys the VM.</summary>
-    public async SimTask kvm_put_kvm(kvm k)
+    public virtual async SimTask kvm_put_kvm(kvm k)
     {
         using var fn = KernelFunction.Enter();
         if (await k.users_count.Update(static c => c - 1) == 1) await kvm_destroy_vm(k);
@@ -318,7 +349,7 @@ public partial class KvmMain : mmu_notifier_ops
         await mm.mmdrop(k.mm);
     }
 
-    protected static void kvm_arch_free_vm(kvm k)
+    protected virtual void kvm_arch_free_vm(kvm k)
     {
         k.freed = true;
         k.mmu_notifier.freed = true;

@@ -1,6 +1,7 @@
 using Lockstep.Engine;
 using Lockstep.Kernel;
 using static Lockstep.Kernel.Api;
+using Lockstep.Models.arch.x86;
 
 namespace Lockstep.Models.virt.kvm;
 
@@ -8,7 +9,7 @@ namespace Lockstep.Models.virt.kvm;
 public partial class KvmMain
 {
     /// <summary>Invalidates every cache whose hva is in [start, end): gpc_lock, then each gpc->lock (read, upgraded to write).</summary>
-    public static async SimTask gfn_to_pfn_cache_invalidate_start(kvm k, ulong start, ulong end)
+    public virtual async SimTask gfn_to_pfn_cache_invalidate_start(kvm k, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
         await spin_lock(k.gpc_lock);
@@ -35,10 +36,10 @@ public partial class KvmMain
     public const int GPC_RETRIES = 2;
 
     /// <summary>kvm_gpc_activate: publish a cache on kvm->gpc_list under gpc_lock (invalid until refreshed).</summary>
-    public static async SimTask<gfn_to_pfn_cache> kvm_gpc_activate(kvm k, ulong uhva)
+    public virtual async SimTask<gfn_to_pfn_cache> kvm_gpc_activate(kvm k, ulong uhva)
     {
         using var fn = KernelFunction.Enter();
-        var gpc = new gfn_to_pfn_cache(k.kernel, uhva, null);
+        var gpc = new gfn_to_pfn_cache(this, uhva, null);
         await spin_lock(k.gpc_lock);
         k.gpc_list.Add(gpc);
         await spin_unlock(k.gpc_lock);
@@ -53,7 +54,7 @@ public partial class KvmMain
     /// kvm_gpc_refresh → hva_to_pfn_retry: snapshot the seq, drop gpc->lock, resolve the page (GUP), retake the lock,
     /// retry while an invalidation ran or runs; then publish. The cache holds no page reference. Returns whether it is valid.
     /// </summary>
-    public async SimTask<bool> kvm_gpc_refresh(kvm k, gfn_to_pfn_cache gpc)
+    public virtual async SimTask<bool> kvm_gpc_refresh(kvm k, gfn_to_pfn_cache gpc)
     {
         using var fn = KernelFunction.Enter();
         await write_lock_irq(gpc.@lock);
@@ -61,7 +62,7 @@ public partial class KvmMain
         {
             var mmu_seq = await k.mmu_invalidate_seq.Read();
             await write_unlock_irq(gpc.@lock);
-            var page = await Mmu.hva_to_pfn(k, gpc.uhva);
+            var page = await mmu.hva_to_pfn(k, gpc.uhva);
             await write_lock_irq(gpc.@lock);
             if (page == null) break;
             var retry = await mmu_notifier_retry_cache(k, mmu_seq);

@@ -5,38 +5,42 @@ using Lockstep.Models.virt.kvm;
 using static Lockstep.Kernel.Api;
 using static Lockstep.Kernel.Srcu;
 
-namespace Lockstep.Models;
+namespace Lockstep.Models.arch.x86;
 
-/// <summary>arch/x86/kvm/mmu: the SPTEs, the zap, aging, and the TDP page fault (KERNEL-FACTS §3.6, §3.7).</summary>
-public static class Mmu
+/// <summary>
+/// arch/x86/kvm/mmu (mmu.c, tdp_mmu.c): the SPTEs, the zap, aging, and the TDP page fault (KERNEL-FACTS §3.6, §3.7).
+/// A patch to it derives from this and is built by <see cref="Proposals.Proposal.Mmu"/>.
+/// </summary>
+public class Mmu
 {
+    public Mmu(KvmMain kvm_code) => this.kvm_code = kvm_code;
+
+    /// <summary>virt/kvm, which this arch code calls back into.</summary>
+    protected readonly KvmMain kvm_code;
+
     /// <summary>Bounded retries of a stale fault (the model's stand-in for "retry the fault later").</summary>
     public const int FAULT_RETRIES = 2;
 
     /// <summary>kvm_unmap_gfn_range (mmu_lock held for write): zaps SPTEs of [start, end); true if a flush is needed.</summary>
-    public static bool kvm_unmap_gfn_range(kvm k, long start, long end)
+    public virtual bool kvm_unmap_gfn_range(kvm k, long start, long end)
     {
         var flush = false;
         for (var gfn = start; gfn < end; gfn++) flush |= k.sptes.Remove(gfn);
         return flush;
     }
 
-    public static bool kvm_age_gfn(kvm k, kvm_memory_slot slot, long start, long end)
+    public virtual bool kvm_age_gfn(kvm k, kvm_memory_slot slot, long start, long end)
     {
         for (var gfn = start; gfn < end; gfn++)
             if (k.sptes.ContainsKey(gfn)) return true;
         return false;
     }
 
-    /// <summary>The fault's mmu_lock: read_lock where mmu_lock is an rwlock_t (x86 TDP MMU, arm64), else spin_lock.</summary>
-    private static SimTask read_lock_for_fault(KernelLock mmu_lock)
-        => mmu_lock is rwlock_t rw ? read_lock(rw, "kvm_tdp_page_fault") : spin_lock(mmu_lock, "kvm_tdp_page_fault");
+    /// <summary>is_page_fault_stale (arch/x86/kvm/mmu/mmu.c), mmu_lock held: the invalidation check of §3.6.</summary>
+    public virtual SimTask<bool> is_page_fault_stale(kvm k, long mmu_seq, long gfn) => mmu_invalidate_retry_gfn(k, mmu_seq, gfn);
 
-    private static SimTask read_unlock_for_fault(KernelLock mmu_lock)
-        => mmu_lock is rwlock_t rw ? read_unlock(rw, "kvm_tdp_page_fault") : spin_unlock(mmu_lock, "kvm_tdp_page_fault");
-
-    /// <summary>mmu_invalidate_retry_gfn (mmu_lock held): retry if an open invalidation covers gfn or the seq moved.</summary>
-    public static async SimTask<bool> mmu_invalidate_retry_gfn(kvm k, long mmu_seq, long gfn)
+    /// <summary>mmu_invalidate_retry_gfn (include/linux/kvm_host.h; mmu_lock held): retry if an open invalidation covers gfn or the seq moved.</summary>
+    public virtual async SimTask<bool> mmu_invalidate_retry_gfn(kvm k, long mmu_seq, long gfn)
     {
         if (k.mmu_invalidate_in_progress != 0)
         {
@@ -54,7 +58,7 @@ public static class Mmu
     /// The TDP fault of one gfn: snapshot the seq, resolve the page through the primary MMU (GUP, taking a reference),
     /// take mmu_lock for read, check staleness, install the SPTE or retry, drop the reference. Returns whether it mapped.
     /// </summary>
-    public static async SimTask<bool> kvm_tdp_page_fault(KvmMain code, kvm k, long gfn)
+    public virtual async SimTask<bool> kvm_tdp_page_fault(kvm k, long gfn)
     {
         using var fn = KernelFunction.Enter();
         for (var attempt = 0; attempt <= FAULT_RETRIES; attempt++)
@@ -73,10 +77,10 @@ public static class Mmu
                 await srcu_read_unlock(k.srcu, idx);
                 return false;   // -EFAULT: the mm is being torn down (MMF_UNSTABLE) or unmapped
             }
-            await read_lock_for_fault(k.mmu_lock);
-            var stale = await code.is_page_fault_stale(k, mmu_seq, gfn);
+            await read_lock(k.mmu_lock);   // read_lock where mmu_lock is an rwlock_t (KVM_HAVE_MMU_RWLOCK), spin_lock where it is a spinlock_t
+            var stale = await is_page_fault_stale(k, mmu_seq, gfn);
             if (!stale) kvm_tdp_mmu_map(k, gfn, page);
-            await read_unlock_for_fault(k.mmu_lock);
+            await read_unlock(k.mmu_lock);
             await k.mm.allocator.put_page(page);   // kvm_release_faultin_page
             await srcu_read_unlock(k.srcu, idx);
             if (!stale) return true;
@@ -89,7 +93,7 @@ public static class Mmu
     /// The vCPU in guest mode: the hardware walks the SPTE of gfn (no lock) and touches the page. Touching a freed page
     /// is the use-after-free S1 protects against.
     /// </summary>
-    public static async SimTask vcpu_enter_guest(kvm k, long gfn)
+    public virtual async SimTask vcpu_enter_guest(kvm k, long gfn)
     {
         using var fn = KernelFunction.Enter();
         if (!k.sptes.TryGetValue(gfn, out var p)) return;
@@ -100,7 +104,7 @@ public static class Mmu
     }
 
     /// <summary>Installs the SPTE (tdp_mmu_map_handle_target_level), checking I2 of §3.7: never inside an open invalidation.</summary>
-    private static void kvm_tdp_mmu_map(kvm k, long gfn, page p)
+    protected virtual void kvm_tdp_mmu_map(kvm k, long gfn, page p)
     {
         if (k.mmu_invalidate_in_progress != 0 && gfn >= k.mmu_invalidate_range_start && gfn < k.mmu_invalidate_range_end)
             Sim.Report(KernelLog.Warning("S1", "spte-in-open-invalidation",
@@ -109,7 +113,7 @@ public static class Mmu
     }
 
     /// <summary>hva_to_pfn via GUP: fails on an unstable mm (§2.6 step 1); takes a page reference.</summary>
-    public static async SimTask<page?> hva_to_pfn(kvm k, ulong hva)
+    public virtual async SimTask<page?> hva_to_pfn(kvm k, ulong hva)
     {
         using var fn = KernelFunction.Enter();
         if ((await k.mm.flags.Read() & MmFlags.MMF_UNSTABLE) != 0) return null;

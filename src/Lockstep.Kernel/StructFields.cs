@@ -1,0 +1,30 @@
+using Lockstep.Engine;
+
+namespace Lockstep.Kernel;
+
+/// <summary>
+/// A member that a patch adds to a struct it does not own (<c>+ bool oom_reaping;</c> in struct kvm): declared once,
+/// stored per instance as engine-visible state, so a race on it is explored like one on any other field.
+/// </summary>
+public sealed class Field<T>(string name, T initial = default!)
+{
+    /// <summary>As the kernel would name it, e.g. "kvm->oom_reaping".</summary>
+    public string Name { get; } = name;
+
+    public T Initial { get; } = initial;
+}
+
+/// <summary>The added members of one struct instance.</summary>
+public sealed class StructFields
+{
+    private readonly Dictionary<object, object> _values = new(ReferenceEqualityComparer.Instance);
+
+    /// <summary>The member's storage in this instance (created at its initial value on first use).</summary>
+    public Shared<T> Get<T>(Field<T> field)
+    {
+        if (_values.TryGetValue(field, out var value)) return (Shared<T>)value;
+        var shared = new Shared<T>(field.Name, field.Initial);
+        _values[field] = shared;
+        return shared;
+    }
+}

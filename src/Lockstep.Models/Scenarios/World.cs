@@ -1,0 +1,181 @@
+using Lockstep.Engine;
+using Lockstep.Models.lib;
+using Lockstep.Models.mm;
+using Lockstep.Models.virt.kvm;
+
+namespace Lockstep.Models.Scenarios;
+
+/// <summary>The architecture a scenario's VMs run on: x86 (mmu_lock is an rwlock_t) or riscv (a spinlock_t).</summary>
+public enum Arch { x86, riscv }
+
+/// <summary>A VMA of the VMM: [Start, Start + Pages), every page present (the VMM has touched its guest RAM).</summary>
+public sealed record VmaSpec(ulong Start, ulong Pages, bool Anonymous = true);
+
+/// <summary>A memslot: guest frames [BaseGfn, BaseGfn + Npages) backed by host VA Hva.</summary>
+public sealed record MemslotSpec(long BaseGfn, long Npages, ulong Hva);
+
+/// <summary>A VM on the VMM's mm: its memslots and the gfn→pfn caches (by host VA) active and valid at the start.</summary>
+public sealed record VmSpec(IReadOnlyList<MemslotSpec> Memslots, IReadOnlyList<ulong> Gpcs);
+
+/// <summary>A lib/test_hmm.c device mirroring [Start, Start + Pages) through an interval notifier.</summary>
+public sealed record DmirrorSpec(ulong Start, ulong Pages);
+
+/// <summary>
+/// What a scenario starts from (KERNEL-FACTS §6.4): the VMM process "qemu" (pid 4992) with its VMAs, the VMs registered
+/// on its mm (each a notifier subscriber), and other subscribers. Build one with <see cref="WorldSpec.Builder"/>.
+/// </summary>
+public sealed record WorldSpec(IReadOnlyList<VmaSpec> Vmas, IReadOnlyList<VmSpec> Vms, IReadOnlyList<DmirrorSpec> Dmirrors, Arch Arch)
+{
+    public static WorldBuilder Builder() => new();
+
+    /// <summary>The world of the thread: one anonymous VMA of two pages, one VM with one memslot over it and a gpc on its second page.</summary>
+    public static WorldSpec GuestRam { get; } = Builder()
+        .Vma(0x1000, pages: 2)
+        .Vm(vm => vm.Memslot(base_gfn: 0, npages: 2, hva: 0x1000).Gpc(0x1001))
+        .Build();
+
+    public WorldSpec On(Arch arch) => this with { Arch = arch };
+
+    /// <summary>Builds the world inside a run, with the (patched) code of the run.</summary>
+    public async SimTask<World> Create(Kernel.Kernel kernel, Mm mm_code, KvmMain kvm_code)
+    {
+        var allocator = new PageAllocator();
+        var mm = new mm_struct(mm_code, allocator);
+        var vmas = new List<vm_area_struct>();
+        foreach (var v in Vmas)
+        {
+            var vma = new vm_area_struct(v.Start, v.Start + v.Pages, VmFlags.None, v.Anonymous, allocator);
+            mm.vmas.Add(vma);
+            vmas.Add(vma);
+        }
+        var vms = new List<Vm>();
+        foreach (var spec in Vms)
+        {
+            var slots = spec.Memslots.Select((s, i) => new kvm_memory_slot(i, s.BaseGfn, s.Npages, s.Hva)).ToList();
+            var k = await kvm_code.kvm_create_vm(mm, slots, KVM_HAVE_MMU_RWLOCK: Arch != Arch.riscv);
+            foreach (var uhva in spec.Gpcs)
+            {
+                var vma = mm.find_vma(uhva)!;
+                k.gpc_list.Add(new gfn_to_pfn_cache(kvm_code, uhva, vma.pte[uhva - vma.vm_start].Peek));
+            }
+            vms.Add(new Vm(k, slots));
+        }
+        var hmm = new TestHmm(mm_code);
+        var dmirrors = new List<dmirror>();
+        for (var i = 0; i < Dmirrors.Count; i++)
+            dmirrors.Add(await hmm.dmirror_fops_open(mm, Dmirrors[i].Start, Dmirrors[i].Pages, $"dmirror{i}"));
+        return new World
+        {
+            kernel = kernel, mm_code = mm_code, kvm_code = kvm_code, hmm = hmm, mm = mm,
+            qemu = new task_struct(mm_code, "qemu", 4992, mm), vmas = vmas, vms = vms, dmirrors = dmirrors,
+        };
+    }
+}
+
+/// <summary>Declares a world; <see cref="Build"/> checks that it is consistent (one line naming the problem if not).</summary>
+public sealed class WorldBuilder
+{
+    private readonly List<VmaSpec> _vmas = new();
+    private readonly List<VmSpec> _vms = new();
+    private readonly List<DmirrorSpec> _dmirrors = new();
+    private Scenarios.Arch _arch = Scenarios.Arch.x86;
+
+    public WorldBuilder Vma(ulong start, ulong pages, bool anonymous = true)
+    {
+        _vmas.Add(new VmaSpec(start, pages, anonymous));
+        return this;
+    }
+
+    public WorldBuilder Vm(Action<VmBuilder> vm)
+    {
+        var b = new VmBuilder();
+        vm(b);
+        _vms.Add(new VmSpec(b.Memslots, b.Gpcs));
+        return this;
+    }
+
+    public WorldBuilder Dmirror(ulong start, ulong pages)
+    {
+        _dmirrors.Add(new DmirrorSpec(start, pages));
+        return this;
+    }
+
+    public WorldBuilder Arch(Scenarios.Arch arch)
+    {
+        _arch = arch;
+        return this;
+    }
+
+    /// <exception cref="ArgumentException">The world is inconsistent.</exception>
+    public WorldSpec Build()
+    {
+        if (_vmas.Count == 0) throw new ArgumentException("a world needs at least one VMA");
+        foreach (var v in _vmas)
+        {
+            if (v.Pages == 0) throw new ArgumentException($"VMA at 0x{v.Start:x} has no pages");
+            if (_vmas.FirstOrDefault(w => w != v && w.Start < v.Start + v.Pages && v.Start < w.Start + w.Pages) is { } other)
+                throw new ArgumentException($"VMAs at 0x{v.Start:x} and 0x{other.Start:x} overlap");
+        }
+        bool Mapped(ulong start, ulong pages) => _vmas.Any(v => start >= v.Start && start + pages <= v.Start + v.Pages);
+        for (var i = 0; i < _vms.Count; i++)
+        {
+            if (_vms[i].Memslots.Count == 0) throw new ArgumentException($"VM {i} has no memslot");
+            foreach (var s in _vms[i].Memslots)
+            {
+                if (s.Npages <= 0 || !Mapped(s.Hva, (ulong)s.Npages))
+                    throw new ArgumentException($"VM {i}: memslot at gfn 0x{s.BaseGfn:x} ({s.Npages} pages at hva 0x{s.Hva:x}) is not inside one VMA");
+                if (_vms[i].Memslots.FirstOrDefault(t => t != s && t.BaseGfn < s.BaseGfn + s.Npages && s.BaseGfn < t.BaseGfn + t.Npages) is { } other)
+                    throw new ArgumentException($"VM {i}: memslots at gfn 0x{s.BaseGfn:x} and 0x{other.BaseGfn:x} overlap");
+            }
+            foreach (var g in _vms[i].Gpcs)
+                if (!Mapped(g, 1)) throw new ArgumentException($"VM {i}: gpc at hva 0x{g:x} is outside every VMA");
+        }
+        foreach (var d in _dmirrors)
+            if (d.Pages == 0 || !Mapped(d.Start, d.Pages)) throw new ArgumentException($"dmirror over 0x{d.Start:x} ({d.Pages} pages) is not inside one VMA");
+        return new WorldSpec(_vmas.ToList(), _vms.ToList(), _dmirrors.ToList(), _arch);
+    }
+}
+
+public sealed class VmBuilder
+{
+    internal readonly List<MemslotSpec> Memslots = new();
+    internal readonly List<ulong> Gpcs = new();
+
+    public VmBuilder Memslot(long base_gfn, long npages, ulong hva)
+    {
+        Memslots.Add(new MemslotSpec(base_gfn, npages, hva));
+        return this;
+    }
+
+    /// <summary>A gfn→pfn cache on host VA <paramref name="uhva"/>, active and valid.</summary>
+    public VmBuilder Gpc(ulong uhva)
+    {
+        Gpcs.Add(uhva);
+        return this;
+    }
+}
+
+/// <summary>A VM of the world and its memslots (in declaration order; slot ids 0, 1, ...).</summary>
+public sealed record Vm(kvm kvm, IReadOnlyList<kvm_memory_slot> slots);
+
+/// <summary>The world of one execution, with the code it runs.</summary>
+public sealed class World
+{
+    public required Kernel.Kernel kernel;
+    public required Mm mm_code;
+    public required KvmMain kvm_code;
+    public required TestHmm hmm;
+    public required mm_struct mm;
+    public required task_struct qemu;
+    public required IReadOnlyList<vm_area_struct> vmas;
+    public required IReadOnlyList<Vm> vms;
+    public required IReadOnlyList<dmirror> dmirrors;
+
+    /// <summary>The first VM (most scenarios have one).</summary>
+    public kvm kvm => vms[0].kvm;
+
+    /// <summary>The first VM's first memslot.</summary>
+    public kvm_memory_slot slot => vms[0].slots[0];
+
+    public vm_area_struct guest_ram => vmas[0];
+}
