@@ -53,7 +53,7 @@ public static class Api
         var t = current;
         if (t.non_block_count == 0)
         {
-            Sim.Report(KernelLog.Warning("S2", "non-block-underflow", "WARNING: non_block_end() without non_block_start()", "non_block_end"));
+            Sim.Report(KernelLog.Warning("non-block-underflow", "WARNING: non_block_end() without non_block_start()", "non_block_end"));
             return;
         }
         t.non_block_count--;
@@ -92,7 +92,7 @@ public static class Api
         KernelLog.CallTrace(sb, t, frames.ToArray());
         Kernel.State.TaintWarn = true;
         var culprit = innermost.Length > 0 ? innermost[^1] : "might_sleep";
-        Sim.Report(new KernelReport("S2", "might-sleep", $"BUG: sleeping function called from invalid context at {file}:{line}",
+        Sim.Report(new KernelReport("might-sleep", $"BUG: sleeping function called from invalid context at {file}:{line}",
             sb.ToString(), t.ToString(), $"{culprit} in {Caller(t)}", Config));
     }
 
@@ -115,7 +115,7 @@ public static class Api
         sb.AppendLine(KernelLog.Banner(t));
         KernelLog.CallTrace(sb, t, "__schedule_bug", "__schedule", "schedule");
         Kernel.State.TaintWarn = true;
-        Sim.Report(new KernelReport("S2", kind, headline, sb.ToString(), t.ToString(), Caller(t), Config));
+        Sim.Report(new KernelReport(kind, headline, sb.ToString(), t.ToString(), Caller(t), Config));
     }
 
     private static string KernelSource(string path)
@@ -350,7 +350,7 @@ public static class Api
     public static void lockdep_assert_held(KernelLock lk)
     {
         if (current.Kernel.Config.PROVE_LOCKING && !current.held_locks.Any(h => ReferenceEquals(h.Instance, lk)))
-            Sim.Report(KernelLog.Warning("S3", "assert-held", $"WARNING: lockdep_assert_held({lk.Name}) failed", lk.Name));
+            Sim.Report(KernelLog.Warning("assert-held", $"WARNING: lockdep_assert_held({lk.Name}) failed", lk.Name));
     }
 
     // ---- RCU ----

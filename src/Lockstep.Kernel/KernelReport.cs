@@ -4,23 +4,20 @@ using Lockstep.Engine;
 namespace Lockstep.Kernel;
 
 /// <summary>
-/// A report in the kernel's own words, tied to a property of KERNEL-FACTS §6.1 (S1–S7, L1–L5).
+/// A report in the kernel's own words. <see cref="Violation.Kind"/> names the kind of warning (might-sleep,
+/// lockdep-circular, a WARN's own name...); which property it breaks is decided above the models (the property table).
 /// <see cref="Violation.Message"/> is its first line; <see cref="Text"/> is the whole kernel-log text.
 /// </summary>
 public class KernelReport : Violation
 {
-    public KernelReport(string property, string kind, string headline, string text, string task, string detail, KernelConfig config)
+    public KernelReport(string kind, string headline, string text, string task, string detail, KernelConfig config)
         : base(kind, headline)
     {
-        Property = property;
         Text = text;
         Task = task;
         Detail = detail;
         Config = config;
     }
-
-    /// <summary>S1 … S7, L1 … L5.</summary>
-    public string Property { get; }
 
     public string Text { get; }
 
@@ -39,7 +36,7 @@ public class KernelReport : Violation
     /// </summary>
     public IReadOnlyList<string>? LockChain { get; init; }
 
-    public override string Key => $"{Property}:{Kind}:{Detail}";
+    public override string Key => $"{Kind}:{Detail}";
 
     public override string Render() => Text;
 }
@@ -65,8 +62,8 @@ public static class KernelLog
         sb.AppendLine(" </TASK>");
     }
 
-    /// <summary>A report for a property checked by the mm/KVM models (a WARN or a failed invariant).</summary>
-    public static KernelReport Warning(string property, string kind, string headline, string detail, string? body = null)
+    /// <summary>A WARN or a failed invariant of model code: <paramref name="kind"/> names the check.</summary>
+    public static KernelReport Warning(string kind, string headline, string detail, string? body = null)
     {
         var task = Api.current;
         var sb = new StringBuilder();
@@ -78,6 +75,6 @@ public static class KernelLog
         CallTrace(sb, task);
         sb.AppendLine("---[ end trace 0000000000000000 ]---");
         Kernel.State.TaintWarn = true;
-        return new KernelReport(property, kind, headline, sb.ToString(), task.ToString(), detail, task.Kernel.Config);
+        return new KernelReport(kind, headline, sb.ToString(), task.ToString(), detail, task.Kernel.Config);
     }
 }

@@ -288,7 +288,7 @@ public sealed class Lockdep
         HeldLocks(sb, task);
         Backtrace(sb, task);
         var chain = new[] { held.Class.Name, cls.Name }.Concat(path.Select(d => d.To.Name)).ToArray();
-        var v = new KernelReport("S3", "lockdep-circular", "WARNING: possible circular locking dependency detected",
+        var v = new KernelReport("lockdep-circular", "WARNING: possible circular locking dependency detected",
             sb.ToString(), task.ToString(), string.Join(" -> ", chain), _kernel.Config)
         { Prerequisite = path.Select(d => d.Token).Where(t => t.Length > 0).FirstOrDefault(), LockChain = chain };
         Kernel.State.TaintWarn = true;
@@ -297,7 +297,7 @@ public sealed class Lockdep
 
     private void Report(TaskStruct task, string kind, string headline, string detail, StringBuilder sb, IReadOnlyList<string>? chain = null)
     {
-        Sim.Report(new KernelReport("S3", kind, headline, sb.ToString(), task.ToString(), detail, _kernel.Config) { LockChain = chain });
+        Sim.Report(new KernelReport(kind, headline, sb.ToString(), task.ToString(), detail, _kernel.Config) { LockChain = chain });
         Kernel.State.TaintWarn = true;
     }
 

@@ -54,25 +54,22 @@ public static class Suite
         return results;
     }
 
-    /// <summary>Which properties a violation breaks: kernel reports name theirs; a hang is S4 plus the liveness property of each hung task.</summary>
+    /// <summary>
+    /// Which properties a violation breaks, by the property table (<see cref="Properties.Of"/>); a hang is the hung-task
+    /// report (S4) plus the liveness property of each hung task. None: a model error (a crash, or a kind not in the table).
+    /// </summary>
     public static IEnumerable<(string Property, Violation Report)> Classify(Violation v, Scenario scenario)
     {
-        switch (v)
+        if (v is DeadlockViolation d)
         {
-            case KernelReport kr:
-                yield return (kr.Property, kr);
-                break;
-            case DeadlockViolation d:
-                var hung = HungTasks(d);
-                yield return ("S4", hung);
-                foreach (var t in d.Blocked)
-                    if (t.Tag is TaskStruct task && scenario.Liveness.TryGetValue(task.comm, out var p))
-                        yield return (p, hung);
-                break;
-            case { Kind: "livelock" }:
-                yield return ("L4", v);
-                break;
+            var hung = HungTasks(d);
+            foreach (var p in Properties.Of(hung.Kind)) yield return (p, hung);
+            foreach (var t in d.Blocked)
+                if (t.Tag is TaskStruct task && scenario.Liveness.TryGetValue(task.comm, out var p))
+                    yield return (p, hung);
+            yield break;
         }
+        foreach (var p in Properties.Of(v.Kind)) yield return (p, v);
     }
 
     /// <summary>A deadlock in the kernel's words: the hung-task detector's report for every blocked task.</summary>
@@ -100,7 +97,7 @@ public static class Suite
         }
         var first = hung.Select(t => t.Tag).OfType<TaskStruct>().FirstOrDefault();
         var headline = first != null ? $"INFO: task {first.comm}:{first.pid} blocked for more than 120 seconds." : d.Message;
-        return new KernelReport("S4", "hung-task", headline, sb.ToString(), first?.ToString() ?? "?",
+        return new KernelReport("hung-task", headline, sb.ToString(), first?.ToString() ?? "?",
             string.Join(",", d.Blocked.Select(t => t.Name)), first?.Kernel.Config ?? KernelConfig.Default)
         { Prerequisite = d.Prerequisite };
     }

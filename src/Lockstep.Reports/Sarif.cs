@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Lockstep.Models;
 
 namespace Lockstep.Reporting;
 
@@ -48,7 +49,7 @@ public static class Sarif
         {
             var (function, file) = locate(c);
             var basis = file != null ? "the innermost modelled function of the reporting task" : "the file the property is about";
-            file ??= PropertyFiles.GetValueOrDefault(c.Property, "mm/mmu_notifier.c");   // code scanning wants a file
+            file ??= Properties.Get(c.Property).KernelFile;   // code scanning wants a file
             var location = new JsonObject
             {
                 ["physicalLocation"] = new JsonObject
@@ -117,13 +118,6 @@ public static class Sarif
     /// Where a report with no modelled function on its task's stack (e.g. a check the scenario makes once every task is
     /// done) is filed: the kernel file whose code the property is about.
     /// </summary>
-    public static readonly IReadOnlyDictionary<string, string> PropertyFiles = new Dictionary<string, string>
-    {
-        ["S1"] = "mm/mmu_notifier.c", ["S2"] = "kernel/sched/core.c", ["S3"] = "kernel/locking/lockdep.c", ["S4"] = "kernel/hung_task.c",
-        ["S5"] = "mm/mmu_notifier.c", ["S6"] = "virt/kvm/kvm_main.c", ["S7"] = "mm/mmu_notifier.c", ["L1"] = "mm/oom_kill.c",
-        ["L2"] = "mm/oom_kill.c", ["L3"] = "virt/kvm/kvm_main.c", ["L4"] = "virt/kvm/kvm_main.c", ["L5"] = "mm/mmap.c",
-    };
-
     /// <summary>A rule's name in SARIF's PascalCase style from its description's leading words.</summary>
     private static string RuleName(string text)
     {

@@ -31,7 +31,7 @@ public sealed class AtomicCount : KvmMain
     {
         var before = await k.mn_active_invalidate_count.Update(static c => c - 1);
         if (before <= 0)
-            Sim.Report(KernelLog.Warning("S6", "count-underflow", "WARNING: atomic_dec_return(&kvm->mn_active_invalidate_count) < 0", "end"));
+            Sim.Report(KernelLog.Warning("count-underflow", "WARNING: atomic_dec_return(&kvm->mn_active_invalidate_count) < 0", "end"));
         if (before == 1) await rcuwait_wake_up(k.mn_memslots_update_rcuwait);
     }
 }

@@ -27,11 +27,11 @@ public sealed class OomEnterUnregister : KvmMain, mmu_notifier_oom_enter_op
         if (await k.added.Get(mn_killed).Update(static _ => 1) != 0) return;   // xchg(&kvm->mn_killed, 1)
         await mm.mmu_notifier_unregister(k.mmu_notifier, k.mm);
         if (rcuwait_active(k.mn_memslots_update_rcuwait))
-            Sim.Report(KernelLog.Warning("S6", "detach-with-waiter", "WARNING: rcuwait_active(&kvm->mn_memslots_update_rcuwait)", "detach"));
+            Sim.Report(KernelLog.Warning("detach-with-waiter", "WARNING: rcuwait_active(&kvm->mn_memslots_update_rcuwait)", "detach"));
         if (await k.mn_active_invalidate_count.Read() != 0)
             await k.mn_active_invalidate_count.Write(0);
         else if (k.mmu_invalidate_in_progress != 0)
-            Sim.Report(KernelLog.Warning("S6", "detach-in-progress", "WARNING: kvm->mmu_invalidate_in_progress != 0 in kvm_mmu_notifier_detach", "detach"));
+            Sim.Report(KernelLog.Warning("detach-in-progress", "WARNING: kvm->mmu_invalidate_in_progress != 0 in kvm_mmu_notifier_detach", "detach"));
     }
 
     public async SimTask oom_enter(mmu_notifier mn, mm_struct mm_)

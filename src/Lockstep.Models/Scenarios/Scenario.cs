@@ -67,14 +67,12 @@ public static class Quiescence
             if (count != 0)
             {
                 var text = $"mn_active_invalidate_count is {count} with no invalidation running: memslot updates hang, gpc refreshes retry forever";
-                Sim.Report(KernelLog.Warning("S6", "count-leaked", $"WARNING: {text}", "count"));
-                Sim.Report(KernelLog.Warning("L4", "count-leaked", $"WARNING: {text}", "count"));
+                Sim.Report(KernelLog.Warning("count-leaked", $"WARNING: {text}", "count"));
             }
             if (k.mmu_invalidate_in_progress != 0)
             {
                 var text = $"mmu_invalidate_in_progress is {k.mmu_invalidate_in_progress} with no invalidation running: vCPU faults retry forever";
-                Sim.Report(KernelLog.Warning("S6", "in-progress-leaked", $"WARNING: {text}", "in_progress"));
-                Sim.Report(KernelLog.Warning("L4", "in-progress-leaked", $"WARNING: {text}", "in_progress"));
+                Sim.Report(KernelLog.Warning("in-progress-leaked", $"WARNING: {text}", "in_progress"));
             }
         }
     }

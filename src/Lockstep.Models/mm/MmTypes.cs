@@ -88,7 +88,7 @@ public sealed class PageAllocator
 
     private static void ReportStaleMapping(page p, string who)
     {
-        Sim.Report(KernelLog.Warning("S1", "stale-secondary-mapping",
+        Sim.Report(KernelLog.Warning("stale-secondary-mapping",
             $"BUG: page {p} freed while a secondary MMU still maps it", $"{p.pfn}",
             $"freed by {Api.current}\nstill mapped by: {who}"));
     }

@@ -262,7 +262,7 @@ public partial class Mm
         if (subscription != null && subscription.ops.Has(mmu_notifier_ops.Op.arch_invalidate_secondary_tlbs)
             && subscription.ops.Has(mmu_notifier_ops.Op.invalidate_range_start | mmu_notifier_ops.Op.invalidate_range_end))
         {
-            Sim.Report(KernelLog.Warning("S5", "secondary-tlbs-and-start-end",
+            Sim.Report(KernelLog.Warning("secondary-tlbs-and-start-end",
                 "WARNING: __mmu_notifier_register: ops has arch_invalidate_secondary_tlbs and invalidate_range_start/end",
                 subscription.ops.GetType().Name, $"{subscription.ops.GetType().Name}: registration fails with -EINVAL (WARN_ON_ONCE)"));
             return -EINVAL;
@@ -394,7 +394,7 @@ public partial class Mm
         await spin_lock(subscriptions.@lock);
         if (subscription.users == 0)
         {
-            Sim.Report(KernelLog.Warning("S7", "put-without-users", "WARNING: mmu_notifier_put: WARN_ON(!subscription->users)", "put"));
+            Sim.Report(KernelLog.Warning("put-without-users", "WARNING: mmu_notifier_put: WARN_ON(!subscription->users)", "put"));
             await spin_unlock(subscriptions.@lock);   // out_unlock
             return;
         }
@@ -463,7 +463,7 @@ public partial class Mm
         {
             var ret = await CallInterval(interval_sub, s => s.ops.invalidate(s, range, cur_seq));
             if (!ret)
-                Sim.Report(KernelLog.Warning("S5", "itree-invalidate-failed-blockable",
+                Sim.Report(KernelLog.Warning("itree-invalidate-failed-blockable",
                     "WARNING: mn_itree_release: WARN_ON(!ret): an interval notifier failed a blockable invalidate", interval_sub.ops.GetType().Name));
         }
         await mn_itree_inv_end(subscriptions);
@@ -499,7 +499,7 @@ public partial class Mm
         using var fn = KernelFunction.Enter();
         await spin_lock(subscriptions.@lock);
         if (subscriptions.active_invalidate_ranges == 0)
-            Sim.Report(KernelLog.Warning("S6", "itree-ranges-underflow", "WARNING: mn_itree_inv_end with active_invalidate_ranges == 0", "active_invalidate_ranges"));
+            Sim.Report(KernelLog.Warning("itree-ranges-underflow", "WARNING: mn_itree_inv_end with active_invalidate_ranges == 0", "active_invalidate_ranges"));
         if (--subscriptions.active_invalidate_ranges != 0 || !await mn_itree_is_invalidating(subscriptions))
         {
             await spin_unlock(subscriptions.@lock);
@@ -533,7 +533,7 @@ public partial class Mm
             {
                 if (range.mmu_notifier_range_blockable())
                 {
-                    Sim.Report(KernelLog.Warning("S5", "itree-invalidate-failed-blockable",
+                    Sim.Report(KernelLog.Warning("itree-invalidate-failed-blockable",
                         "WARNING: mn_itree_invalidate: WARN_ON(mmu_notifier_range_blockable(range)): an interval notifier failed a blockable invalidate",
                         interval_sub.ops.GetType().Name));
                     continue;
@@ -622,7 +622,7 @@ public partial class Mm
         interval_sub.last = start + (length - 1);
         if (await mm.mm_users.Read() <= 0)
         {
-            Sim.Report(KernelLog.Warning("S7", "insert-without-mmget", "WARNING: __mmu_interval_notifier_insert: WARN_ON(atomic_read(&mm->mm_users) <= 0)", "insert"));
+            Sim.Report(KernelLog.Warning("insert-without-mmget", "WARNING: __mmu_interval_notifier_insert: WARN_ON(atomic_read(&mm->mm_users) <= 0)", "insert"));
             return -EINVAL;
         }
         await mmgrab(mm);   // pairs with the mmdrop in mmu_interval_notifier_remove
@@ -642,7 +642,7 @@ public partial class Mm
         else
         {
             if (await mn_itree_is_invalidating(subscriptions))
-                Sim.Report(KernelLog.Warning("S6", "itree-frozen-while-idle", "WARNING: __mmu_interval_notifier_insert: WARN_ON(mn_itree_is_invalidating)", "insert"));
+                Sim.Report(KernelLog.Warning("itree-frozen-while-idle", "WARNING: __mmu_interval_notifier_insert: WARN_ON(mn_itree_is_invalidating)", "insert"));
             // Odd, not equal to the current seq, and the seq will not wrap to it any time soon.
             await interval_sub.invalidate_seq.Write(await subscriptions.invalidate_seq.Read() - 1);
             interval_tree_insert(interval_sub, subscriptions.itree);
@@ -677,7 +677,7 @@ public partial class Mm
         else
         {
             if (!interval_sub.rb_linked)
-                Sim.Report(KernelLog.Warning("S7", "remove-not-inserted", "WARNING: mmu_interval_notifier_remove: WARN_ON(RB_EMPTY_NODE(&interval_sub->interval_tree.rb))", "remove"));
+                Sim.Report(KernelLog.Warning("remove-not-inserted", "WARNING: mmu_interval_notifier_remove: WARN_ON(RB_EMPTY_NODE(&interval_sub->interval_tree.rb))", "remove"));
             interval_tree_remove(interval_sub, subscriptions.itree);
         }
         await spin_unlock(subscriptions.@lock);
@@ -688,7 +688,7 @@ public partial class Mm
             await wait_event(subscriptions.wq, async () => await subscriptions.invalidate_seq.Read() != seq);
         interval_sub.removed = true;
         if (interval_sub.callbacks_running != 0)
-            Sim.Report(KernelLog.Warning("S7", "remove-while-invalidate-runs",
+            Sim.Report(KernelLog.Warning("remove-while-invalidate-runs",
                 "BUG: mmu_interval_notifier_remove returned while the notifier's invalidate callback still runs", "remove"));
         mm.notifier_pins--;
         await mmdrop(mm);   // pairs with the mmgrab in mmu_interval_notifier_insert
@@ -790,9 +790,9 @@ public partial class Mm
             {
                 Sim.Note($"{subscription.ops.GetType().Name} callback failed with {_ret} in {(range.mmu_notifier_range_blockable() ? "" : "non-")}blockable context.");
                 if (range.mmu_notifier_range_blockable() || _ret != -EAGAIN)
-                    Sim.Report(KernelLog.Warning("S5", "start-failed-blockable", $"WARNING: invalidate_range_start failed with {_ret} in a blockable range", "blockable"));
+                    Sim.Report(KernelLog.Warning("start-failed-blockable", $"WARNING: invalidate_range_start failed with {_ret} in a blockable range", "blockable"));
                 if (subscription.ops.Has(mmu_notifier_ops.Op.invalidate_range_end))
-                    Sim.Report(KernelLog.Warning("S5", "failing-start-has-end",
+                    Sim.Report(KernelLog.Warning("failing-start-has-end",
                         "WARNING: a notifier that fails invalidate_range_start implements invalidate_range_end",
                         subscription.ops.GetType().Name,
                         $"{subscription.ops.GetType().Name}: invalidate_range_start returned {_ret} but ops has invalidate_range_end (mmu_notifier.h contract)"));
@@ -936,9 +936,9 @@ public partial class Mm
     {
         var before = await mm.mm_count.Update(static c => c - 1);
         if (before <= 0)
-            Sim.Report(KernelLog.Warning("S7", "mmdrop-underflow", "BUG: mmdrop of an mm_struct whose mm_count is already 0", "mm_count"));
+            Sim.Report(KernelLog.Warning("mmdrop-underflow", "BUG: mmdrop of an mm_struct whose mm_count is already 0", "mm_count"));
         else if (before == 1 && mm.notifier_subscriptions is { } subs && !subs.list.Peek.IsEmpty)
-            Sim.Report(KernelLog.Warning("S7", "subscriptions-destroy", "kernel BUG at mm/mmu_notifier.c: __mmu_notifier_subscriptions_destroy with subscribers left", "destroy"));
+            Sim.Report(KernelLog.Warning("subscriptions-destroy", "kernel BUG at mm/mmu_notifier.c: __mmu_notifier_subscriptions_destroy with subscribers left", "destroy"));
     }
 
     /// <summary>
@@ -958,8 +958,8 @@ public partial class Mm
         var breakdown = $"mm_count {count}, expected {expected}: mm_users {users} ({(users > 0 ? 1 : 0)}), notifier registrations {mm.notifier_pins}, "
             + $"signal->oom_mm {mm.oom_mm_pins}, held elsewhere {pins_held_elsewhere}";
         Sim.Report(count > expected
-            ? KernelLog.Warning("S7", "mm-count-leak", $"BUG: mm_struct leaked: {count - expected} mmgrab without mmdrop", "mm_count", breakdown)
-            : KernelLog.Warning("S7", "mm-count-extra-drop", $"BUG: {expected - count} mmdrop without mmgrab: the mm_struct is freed too early", "mm_count", breakdown));
+            ? KernelLog.Warning("mm-count-leak", $"BUG: mm_struct leaked: {count - expected} mmgrab without mmdrop", "mm_count", breakdown)
+            : KernelLog.Warning("mm-count-extra-drop", $"BUG: {expected - count} mmdrop without mmgrab: the mm_struct is freed too early", "mm_count", breakdown));
     }
 
     // ---- the checks the core makes on every callback ----
@@ -984,7 +984,7 @@ public partial class Mm
     {
         if (subscription.freed) ReportUseAfterFree(subscription);
         else if (subscription.unregistered)
-            Sim.Report(KernelLog.Warning("S7", "callback-after-unregister",
+            Sim.Report(KernelLog.Warning("callback-after-unregister",
                 $"BUG: {subscription.ops.GetType().Name} callback called after mmu_notifier_unregister returned", "callback"));
         subscription.callbacks_running++;
     }
@@ -994,7 +994,7 @@ public partial class Mm
     {
         subscription.callbacks_running--;
         if (subscription.freed)
-            Sim.Report(KernelLog.Warning("S7", "callback-after-free",
+            Sim.Report(KernelLog.Warning("callback-after-free",
                 $"BUG: KASAN: use-after-free: the subscription was freed while its {subscription.ops.GetType().Name} callback ran", "walk"));
     }
 
@@ -1006,14 +1006,14 @@ public partial class Mm
     {
         subscription.unregistered = true;
         if (subscription.callbacks_running != 0)
-            Sim.Report(KernelLog.Warning("S7", "unregister-while-callback-runs",
+            Sim.Report(KernelLog.Warning("unregister-while-callback-runs",
                 $"BUG: mmu_notifier_unregister returned while a {subscription.ops.GetType().Name} callback still runs", "unregister"));
     }
 
     private static async SimTask<bool> CallInterval(mmu_interval_notifier interval_sub, Func<mmu_interval_notifier, SimTask<bool>> callback)
     {
         if (interval_sub.removed)
-            Sim.Report(KernelLog.Warning("S7", "invalidate-after-remove",
+            Sim.Report(KernelLog.Warning("invalidate-after-remove",
                 $"BUG: {interval_sub.ops.GetType().Name} invalidate called after mmu_interval_notifier_remove returned", "interval"));
         interval_sub.callbacks_running++;
         var ret = await callback(interval_sub);
@@ -1022,14 +1022,14 @@ public partial class Mm
     }
 
     private static void ReportUseAfterFree(mmu_notifier subscription)
-        => Sim.Report(KernelLog.Warning("S7", "callback-after-free",
+        => Sim.Report(KernelLog.Warning("callback-after-free",
             $"BUG: KASAN: use-after-free: {subscription.ops.GetType().Name} callback on a freed subscription", "callback"));
 
     /// <summary>BUG_ON(condition): a check, so it reads state without a scheduling point.</summary>
     private static void BUG_ON(bool condition, string what)
     {
         if (condition)
-            Sim.Report(KernelLog.Warning("S7", "bug-on", $"kernel BUG at mm/mmu_notifier.c: BUG_ON({what})", what));
+            Sim.Report(KernelLog.Warning("bug-on", $"kernel BUG at mm/mmu_notifier.c: BUG_ON({what})", what));
     }
 
     private void OpenRange(mmu_notifier subscription, mmu_notifier_range range)
@@ -1048,7 +1048,7 @@ public partial class Mm
             return;
         }
         if (compensating) return;   // a failed start's compensation: a subscriber whose start failed has no end by contract
-        Sim.Report(KernelLog.Warning("S5", "end-without-start",
+        Sim.Report(KernelLog.Warning("end-without-start",
             $"WARNING: invalidate_range_end [{range.start:x}, {range.end:x}) delivered without a successful start",
             subscription.ops.GetType().Name));
     }

@@ -168,7 +168,7 @@ public partial class Mm
             {
                 await tlb_finish_mmu(mm, tlb);
                 ret = false;
-                Sim.Report(KernelLog.Warning("L2", "vma-not-reaped",
+                Sim.Report(KernelLog.Warning("vma-not-reaped",
                     $"oom_reaper: VMA [{vma.vm_start:x}, {vma.vm_end:x}) skipped: invalidate_range_start_nonblock failed", $"{vma.vm_start:x}"));
                 continue;
             }

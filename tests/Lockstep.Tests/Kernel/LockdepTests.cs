@@ -29,7 +29,7 @@ public class LockdepTests
         }
         var r = Check(KernelConfig.Default, Model);
         var report = Single(r, "lockdep-recursive");
-        Assert.Equal("S3", report.Property);
+        Assert.Equal(["S3"], Lockstep.Models.Properties.Of(report.Kind));
         Assert.Contains("WARNING: possible recursive locking detected", report.Text);
         Assert.Matches(@"is trying to acquire lock:\n\S+ \(srcu\)\{\+\.\+\.\}-\{0:0\}, at: __synchronize_srcu", report.Text);
         Assert.Matches(@"but task is already holding lock:\n\S+ \(srcu\)\{\.\+\.\+\}-\{0:0\}, at: __mmu_notifier_oom_enter", report.Text);

@@ -30,7 +30,7 @@ public class MightSleepTests
         }
         var r = Check(KernelConfig.Default, Model);
         var splat = Single(r, "might-sleep");
-        Assert.Equal("S2", splat.Property);
+        Assert.Equal(["S2"], Lockstep.Models.Properties.Of(splat.Kind));
         Assert.Contains("in_atomic(): 1, irqs_disabled(): 0, non_block: 0, pid: 7, name: worker", splat.Text);
         Assert.Contains("preempt_count: 1, expected: 0", splat.Text);
         Assert.DoesNotContain("RCU nest depth", splat.Text);   // !PREEMPT_RCU

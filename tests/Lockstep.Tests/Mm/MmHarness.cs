@@ -23,13 +23,13 @@ internal static class MmHarness
     }
 
     public static IEnumerable<KernelReport> Reports(ExplorationResult r, string property)
-        => r.Violations.OfType<KernelReport>().Where(v => v.Property == property);
+        => r.Violations.OfType<KernelReport>().Where(v => Lockstep.Models.Properties.Of(v.Kind).Contains(property));
 
     public static KernelReport Report(ExplorationResult r, string kind)
         => r.Violations.OfType<KernelReport>().First(v => v.Kind == kind);
 
     public static string Describe(ExplorationResult r)
-        => $"{r.Executions} executions, exhaustive: {r.Exhaustive}; " + string.Join("; ", r.Violations.Select(v => v is KernelReport kr ? $"{kr.Property} {kr.Kind}: {kr.Message}" : v.ToString()));
+        => $"{r.Executions} executions, exhaustive: {r.Exhaustive}; " + string.Join("; ", r.Violations.Select(v => v is KernelReport kr ? $"{string.Join(",", Lockstep.Models.Properties.Of(kr.Kind))} {kr.Kind}: {kr.Message}" : v.ToString()));
 }
 
 /// <summary>

@@ -53,7 +53,7 @@ public partial class KvmMain : mmu_notifier_ops
     {
         var k = (kvm)mn.container!;
         if (k.freed)
-            Sim.Report(KernelLog.Warning("S7", "kvm-use-after-free", "BUG: KASAN: slab-use-after-free in a KVM MMU-notifier callback (struct kvm already freed)", "kvm"));
+            Sim.Report(KernelLog.Warning("kvm-use-after-free", "BUG: KASAN: slab-use-after-free in a KVM MMU-notifier callback (struct kvm already freed)", "kvm"));
         return k;
     }
 
@@ -144,7 +144,7 @@ public partial class KvmMain : mmu_notifier_ops
     public virtual void kvm_mmu_invalidate_range_add(kvm k, long start, long end)
     {
         if (k.mmu_invalidate_in_progress == 0)
-            Sim.Report(KernelLog.Warning("S6", "range-add-without-begin", "WARNING: kvm_mmu_invalidate_range_add with mmu_invalidate_in_progress == 0", "range_add"));
+            Sim.Report(KernelLog.Warning("range-add-without-begin", "WARNING: kvm_mmu_invalidate_range_add with mmu_invalidate_in_progress == 0", "range_add"));
         if (k.mmu_invalidate_range_start == kvm.INVALID_GPA)
         {
             k.mmu_invalidate_range_start = start;
@@ -169,7 +169,7 @@ public partial class KvmMain : mmu_notifier_ops
         await k.mmu_invalidate_seq.Update(static s => s + 1);   // smp_wmb() before the decrement
         k.mmu_invalidate_in_progress--;
         if (k.mmu_invalidate_in_progress < 0)
-            Sim.Report(KernelLog.Warning("S6", "in-progress-underflow", "WARNING: KVM_BUG_ON(kvm->mmu_invalidate_in_progress < 0)", "in_progress"));
+            Sim.Report(KernelLog.Warning("in-progress-underflow", "WARNING: KVM_BUG_ON(kvm->mmu_invalidate_in_progress < 0)", "in_progress"));
     }
 
     public virtual void kvm_flush_remote_tlbs(kvm k) => Sim.Note("kvm_flush_remote_tlbs");
@@ -232,7 +232,7 @@ public partial class KvmMain : mmu_notifier_ops
         await spin_lock(k.mn_invalidate_lock);
         var count = await k.mn_active_invalidate_count.Read();
         if (count == 0)
-            Sim.Report(KernelLog.Warning("S6", "count-underflow", "WARNING: invalidate_range_end with mn_active_invalidate_count == 0", "end"));
+            Sim.Report(KernelLog.Warning("count-underflow", "WARNING: invalidate_range_end with mn_active_invalidate_count == 0", "end"));
         else
             await k.mn_active_invalidate_count.Write(--count);
         var wake = count == 0;
@@ -340,11 +340,11 @@ public partial class KvmMain : mmu_notifier_ops
         using var fn = KernelFunction.Enter();
         await mm.mmu_notifier_unregister(k.mmu_notifier, k.mm);
         if (rcuwait_active(k.mn_memslots_update_rcuwait))
-            Sim.Report(KernelLog.Warning("S6", "destroy-with-waiter", "WARNING: rcuwait_active(&kvm->mn_memslots_update_rcuwait) in kvm_destroy_vm", "rcuwait"));
+            Sim.Report(KernelLog.Warning("destroy-with-waiter", "WARNING: rcuwait_active(&kvm->mn_memslots_update_rcuwait) in kvm_destroy_vm", "rcuwait"));
         if (await k.mn_active_invalidate_count.Read() != 0)
             await k.mn_active_invalidate_count.Write(0);
         else if (k.mmu_invalidate_in_progress != 0)
-            Sim.Report(KernelLog.Warning("S6", "destroy-in-progress", "WARNING: kvm->mmu_invalidate_in_progress != 0 in kvm_destroy_vm", "destroy"));
+            Sim.Report(KernelLog.Warning("destroy-in-progress", "WARNING: kvm->mmu_invalidate_in_progress != 0 in kvm_destroy_vm", "destroy"));
         kvm_arch_free_vm(k);
         await mm.mmdrop(k.mm);
     }

@@ -46,7 +46,7 @@ public class Mmu
         {
             if (k.mmu_invalidate_range_start == kvm.INVALID_GPA)
             {
-                Sim.Report(KernelLog.Warning("S6", "in-progress-no-range", "WARNING: mmu_invalidate_in_progress without a recorded range", "retry_gfn"));
+                Sim.Report(KernelLog.Warning("in-progress-no-range", "WARNING: mmu_invalidate_in_progress without a recorded range", "retry_gfn"));
                 return true;
             }
             if (gfn >= k.mmu_invalidate_range_start && gfn < k.mmu_invalidate_range_end) return true;
@@ -99,7 +99,7 @@ public class Mmu
         if (!k.sptes.TryGetValue(gfn, out var p)) return;
         await p.refcount.Read();   // the access: ordered against put_page's last reference drop, which frees the page
         if (p.freed && k.sptes.GetValueOrDefault(gfn) == p)
-            Sim.Report(KernelLog.Warning("S1", "guest-touched-freed-page",
+            Sim.Report(KernelLog.Warning("guest-touched-freed-page",
                 $"BUG: guest access through a stale SPTE: gfn 0x{gfn:x} -> {p}, which the host has freed", $"{gfn}"));
     }
 
@@ -107,7 +107,7 @@ public class Mmu
     protected virtual void kvm_tdp_mmu_map(kvm k, long gfn, page p)
     {
         if (k.mmu_invalidate_in_progress != 0 && gfn >= k.mmu_invalidate_range_start && gfn < k.mmu_invalidate_range_end)
-            Sim.Report(KernelLog.Warning("S1", "spte-in-open-invalidation",
+            Sim.Report(KernelLog.Warning("spte-in-open-invalidation",
                 $"BUG: SPTE for gfn 0x{gfn:x} installed while an invalidation of [0x{k.mmu_invalidate_range_start:x}, 0x{k.mmu_invalidate_range_end:x}) is open", $"{gfn}"));
         k.sptes[gfn] = p;
     }
