@@ -23,6 +23,12 @@ public sealed record ExplorationOptions
     /// <summary>Executions each shrinking round may spend.</summary>
     public long ShrinkBudget { get; init; } = 20_000;
 
+    /// <summary>
+    /// Makes a new instance of the model for each shrinking round, so that run-wide model state (such as a lockdep graph
+    /// and its chain cache) built by the exploration does not carry over; without it the explored model is reused.
+    /// </summary>
+    public Func<Func<SimTask>>? FreshModel { get; init; }
+
     /// <summary>Called after every execution of the exploration (not of shrinking) with the number done so far.</summary>
     public Action<long>? Progress { get; init; }
 }
@@ -131,11 +137,12 @@ public static class Explorer
     {
         for (var bound = 0; bound < violation.Preemptions; bound++)
         {
+            var attempt = options.FreshModel?.Invoke() ?? model;
             var strategy = new DporStrategy(bound);
             for (long n = 0; n < options.ShrinkBudget && strategy.BeginExecution(); n++)
             {
                 var execution = new Execution(strategy, options.MaxSteps, tracing: false);
-                var end = execution.Run(model);
+                var end = execution.Run(attempt);
                 strategy.EndExecution(end);
                 var same = execution.Violations.FirstOrDefault(v => v.Key == violation.Key);
                 if (same == null) continue;

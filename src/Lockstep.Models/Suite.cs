@@ -22,7 +22,11 @@ public static class Suite
     {
         var kernel = new Kernel.Kernel(config);
         var model = scenario.Model(kernel, proposal);
-        var exploration = Explorer.Explore(model, strategy, options with { StopOnFirstViolation = false });
+        var exploration = Explorer.Explore(model, strategy, options with
+        {
+            StopOnFirstViolation = false,
+            FreshModel = () => scenario.Model(new Kernel.Kernel(config), proposal),
+        });
         var findings = new List<Finding>();
         string? modelError = null;
         foreach (var v in exploration.Violations)

@@ -67,6 +67,19 @@ public class AcceptanceTests
         Assert.Contains(replay.Violations.OfType<KernelReport>(), v => v.Kind == "lockdep-recursive" && v.Text == lockdep.Text);
     }
 
+    /// <summary>
+    /// Shrinking runs on a fresh model: on the explored one, lockdep's chain cache has validated the chain already and the
+    /// report is not made again, so a lockdep finding of a random search kept all its preemptions (16 here).
+    /// </summary>
+    [Fact]
+    public void LockdepFindingsOfARandomSearchAreShrunk()
+    {
+        var r = Suite.Run(Registry, Registry.Proposal("oom-enter-unregister"), KernelConfig.Default, Registry.Scenario("oom-reap-vs-fault"),
+            new RandomStrategy(7, 2_000), new ExplorationOptions { MaxExecutions = 2_000 });
+        var lockdep = Find(r, "S3")!.Violation;
+        Assert.Equal(0, lockdep.Preemptions);
+    }
+
     [Theory]
     [InlineData("oom-enter-flag", "S1")]
     [InlineData("oom-enter-call-srcu", "S1")]
