@@ -31,6 +31,9 @@ public sealed record ExplorationOptions
 
     /// <summary>Called after every execution of the exploration (not of shrinking) with the number done so far.</summary>
     public Action<long>? Progress { get; init; }
+
+    /// <summary>Called after every execution, shrinking's too: a watchdog's sign that model code still returns to the scheduler.</summary>
+    public Action? Heartbeat { get; init; }
 }
 
 /// <summary>What an exploration found.</summary>
@@ -79,6 +82,7 @@ public static class Explorer
                 executions++;
             }
             options.Progress?.Invoke(executions);
+            options.Heartbeat?.Invoke();
             strategy.EndExecution(end);
             if (end == ExecutionEnd.Pruned) pruned++;
             steps += execution.Steps;
@@ -143,6 +147,7 @@ public static class Explorer
             {
                 var execution = new Execution(strategy, options.MaxSteps, tracing: false);
                 var end = execution.Run(attempt);
+                options.Heartbeat?.Invoke();
                 strategy.EndExecution(end);
                 var same = execution.Violations.FirstOrDefault(v => v.Key == violation.Key);
                 if (same == null) continue;

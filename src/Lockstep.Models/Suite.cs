@@ -42,20 +42,64 @@ public static class Suite
     }
 
     /// <summary>
-    /// Runs every job, <paramref name="parallelism"/> at a time (each exploration is single-threaded and independent);
-    /// results come back in job order, <paramref name="done"/> is told of each as it finishes.
+    /// Runs every job, <paramref name="parallelism"/> at a time on threads of its own (each exploration is single-threaded
+    /// and independent); results come back in job order. <paramref name="started"/> and <paramref name="done"/> are told of
+    /// each job (from the worker threads). A job whose model runs <paramref name="stallLimit"/> without finishing an
+    /// execution (model code that never reaches a scheduling point: an endless loop in a patch, say) is abandoned: its
+    /// run is a model error, the other jobs go on, and its thread is left to die with the process.
     /// </summary>
     public static IReadOnlyList<ScenarioRun> RunAll(Registry registry, IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> jobs,
-        Func<IStrategy> strategy, ExplorationOptions options, int parallelism, Action<ScenarioRun>? done = null)
+        Func<IStrategy> strategy, ExplorationOptions options, int parallelism, TimeSpan stallLimit,
+        Action<int>? started = null, Action<ScenarioRun>? done = null)
     {
-        var results = new ScenarioRun[jobs.Count];
-        Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, parallelism) }, i =>
+        var results = new ScenarioRun?[jobs.Count];
+        var beats = new long[jobs.Count];
+        var next = 0;
+        var running = new List<(int Job, Thread Thread)>();
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        using var finished = new AutoResetEvent(false);
+        void Start(int i)
         {
-            var (p, c, s) = jobs[i];
-            results[i] = Run(registry, p, c, s, strategy(), options);
-            done?.Invoke(results[i]);
-        });
-        return results;
+            Volatile.Write(ref beats[i], clock.ElapsedTicks);
+            var thread = new Thread(() =>
+            {
+                started?.Invoke(i);
+                var (p, c, sc) = jobs[i];
+                var run = Run(registry, p, c, sc, strategy(), options with { Heartbeat = () => Volatile.Write(ref beats[i], clock.ElapsedTicks) });
+                lock (results)
+                {
+                    if (results[i] != null) return;   // abandoned as stalled meanwhile
+                    results[i] = run;
+                }
+                done?.Invoke(run);
+                finished.Set();
+            }) { IsBackground = true, Name = $"lockstep job {i}" };
+            running.Add((i, thread));
+            thread.Start();
+        }
+        while (true)
+        {
+            running.RemoveAll(r => !r.Thread.IsAlive);
+            while (running.Count < Math.Max(1, parallelism) && next < jobs.Count) Start(next++);
+            if (running.Count == 0) break;
+            foreach (var (i, _) in running.ToList())
+            {
+                var idle = TimeSpan.FromSeconds((clock.ElapsedTicks - Volatile.Read(ref beats[i])) / (double)System.Diagnostics.Stopwatch.Frequency);
+                if (idle < stallLimit) continue;
+                var (p, c, sc) = jobs[i];
+                var stalled = new ScenarioRun(p, c, sc, new ExplorationResult("stalled", 0, 0, 0, false, "stall", idle, Array.Empty<Violation>()),
+                    Array.Empty<Finding>(), $"an execution ran {idle.TotalSeconds:0} s without reaching a scheduling point (an endless loop in model code?); the run was abandoned");
+                lock (results)
+                {
+                    if (results[i] != null) continue;
+                    results[i] = stalled;
+                }
+                running.RemoveAll(r => r.Job == i);
+                done?.Invoke(stalled);
+            }
+            finished.WaitOne(TimeSpan.FromMilliseconds(100));
+        }
+        return results.Select(r => r!).ToList();
     }
 
     /// <summary>

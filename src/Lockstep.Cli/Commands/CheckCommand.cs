@@ -16,7 +16,7 @@ public static class CheckCommand
 {
     public const long DefaultExecutions = 200_000;
 
-    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "json", "html", "sarif", "jobs" }.Concat(StrategyOptions.Names).Concat(ModelOptions.Names));
+    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "json", "html", "sarif", "jobs", "stall-seconds" }.Concat(StrategyOptions.Names).Concat(ModelOptions.Names));
     private static readonly HashSet<string> Flags = new() { "fail-on-violation", "quiet", "verbose", "help" };
 
     public static int Run(string[] args)
@@ -27,7 +27,7 @@ public static class CheckCommand
             Console.WriteLine("usage: lockstep check [--patch FILE.csx|.dll ..] [--world FILE.csx|.dll ..]\n"
                 + "                      [--proposal ID,..] [--config default,rt] [--property S1,..] [--scenario ID,..]\n"
                 + "                      [--strategy dpor|random|pct] [--executions N] [--seed N] [--depth D] [--preemption-bound K]\n"
-                + "                      [--max-steps N] [--step-budget N] [--jobs N] [--time-limit SECONDS] [--json FILE|-] [--html FILE] [--sarif FILE]\n"
+                + "                      [--max-steps N] [--step-budget N] [--jobs N] [--stall-seconds N] [--time-limit SECONDS] [--json FILE|-] [--html FILE] [--sarif FILE]\n"
                 + "                      [--fail-on-violation] [--quiet | --verbose]");
             return 0;
         }
@@ -38,6 +38,7 @@ public static class CheckCommand
         var properties = o.All("property").Count == 0 ? Properties.Ids.ToList() : o.All("property").Select(CheckProperty).ToList();
         var strategy = StrategyOptions.Factory(o, DefaultExecutions);
         var parallelism = (int)o.Number("jobs", Environment.ProcessorCount, 1);
+        var stallLimit = TimeSpan.FromSeconds(o.Number("stall-seconds", 30, 1));
         var exploration = StrategyOptions.Exploration(o, DefaultExecutions);
         var json = o.One("json");
         var html = o.One("html");
@@ -53,13 +54,9 @@ public static class CheckCommand
         CheckProgress.Run(verbosity, jobs.Count, exploration.MaxExecutions, unsafeProgress =>
         {
             var progress = new SynchronizedProgress(unsafeProgress);
-            Parallel.For(0, jobs.Count, new ParallelOptions { MaxDegreeOfParallelism = parallelism }, i =>
-            {
-                var (p, c, s) = jobs[i];
-                progress.RunStarted(p.Id, c.Name, s.Id);
-                runs[i] = Suite.Run(registry, p, c, s, strategy(), exploration with { Progress = progress.Executions });
-                progress.RunFinished(runs[i]);
-            });
+            var all = Suite.RunAll(registry, jobs, strategy, exploration with { Progress = progress.Executions }, parallelism, stallLimit,
+                started: i => progress.RunStarted(jobs[i].p.Id, jobs[i].c.Name, jobs[i].s.Id), done: progress.RunFinished);
+            all.ToArray().CopyTo(runs, 0);
         });
         foreach (var row in runs.GroupBy(r => (r.Proposal, r.Config)))
         {
