@@ -47,8 +47,6 @@ public static class CheckCommand
         var verbosity = quiet ? Verbosity.Quiet : o.Flag("verbose") ? Verbosity.Verbose : Verbosity.Normal;
 
         var clock = Stopwatch.StartNew();
-        var cells = new List<Cell>();
-        var modelErrors = new List<string>();
         var jobs = (from p in proposals from c in configs from s in scenarios select (p, c, s)).ToList();
         var runs = new ScenarioRun[jobs.Count];
         CheckProgress.Run(verbosity, jobs.Count, exploration.MaxExecutions, unsafeProgress =>
@@ -58,23 +56,8 @@ public static class CheckCommand
                 started: i => progress.RunStarted(jobs[i].p.Id, jobs[i].c.Name, jobs[i].s.Id), done: progress.RunFinished);
             all.ToArray().CopyTo(runs, 0);
         });
-        foreach (var row in runs.GroupBy(r => (r.Proposal, r.Config)))
-        {
-            var (p, c) = row.Key;
-            foreach (var run in row)
-                if (run.ModelError != null) modelErrors.Add($"model error in {p.Id}/{c.Name}/{run.Scenario.Id}: {run.ModelError}");
-            var executions = row.Sum(r => r.Exploration.Executions);
-            var exhaustive = row.All(r => r.Exploration.Exhaustive);
-            foreach (var prop in properties)
-            {
-                var hit = row.SelectMany(r => r.Findings.Where(f => f.Property == prop).Select(f => (r, f))).FirstOrDefault();
-                var unknown = hit.f == null && row.Any(r => r.ModelError != null);
-                cells.Add(hit.f != null
-                    ? new Cell(p.Id, c.Name, prop, "violated", executions, exhaustive, hit.f.Token, hit.r.Scenario.Id, hit.f.Violation.Render(), hit.f.Violation.Message)
-                    : new Cell(p.Id, c.Name, prop, unknown ? "unknown" : "holds", executions, exhaustive, null, null, null, null));
-            }
-        }
-        var results = new CheckResults(cells, properties, clock.Elapsed);
+        var (results, modelErrors) = Tally(runs, properties, clock.Elapsed);
+        var cells = results.Cells;
 
         if (!quiet)
         {
@@ -95,6 +78,30 @@ public static class CheckCommand
         foreach (var e in modelErrors) Console.Error.WriteLine($"lockstep: {e}");
         if (modelErrors.Count > 0) return 3;
         return o.Flag("fail-on-violation") && cells.Any(x => x.Verdict == "violated") ? 1 : 0;
+    }
+
+    /// <summary>The matrix of a check's runs: a cell per proposal × config × property (the first finding of a violated one), and the model errors.</summary>
+    public static (CheckResults Results, IReadOnlyList<string> ModelErrors) Tally(IReadOnlyList<ScenarioRun> runs, IReadOnlyList<string> properties, TimeSpan elapsed)
+    {
+        var cells = new List<Cell>();
+        var modelErrors = new List<string>();
+        foreach (var row in runs.GroupBy(r => (r.Proposal, r.Config)))
+        {
+            var (p, c) = row.Key;
+            foreach (var run in row)
+                if (run.ModelError != null) modelErrors.Add($"model error in {p.Id}/{c.Name}/{run.Scenario.Id}: {run.ModelError}");
+            var executions = row.Sum(r => r.Exploration.Executions);
+            var exhaustive = row.All(r => r.Exploration.Exhaustive);
+            foreach (var prop in properties)
+            {
+                var hit = row.SelectMany(r => r.Findings.Where(f => f.Property == prop).Select(f => (r, f))).FirstOrDefault();
+                var unknown = hit.f == null && row.Any(r => r.ModelError != null);
+                cells.Add(hit.f != null
+                    ? new Cell(p.Id, c.Name, prop, "violated", executions, exhaustive, hit.f.Token, hit.r.Scenario.Id, hit.f.Violation.Render(), hit.f.Violation.Message)
+                    : new Cell(p.Id, c.Name, prop, unknown ? "unknown" : "holds", executions, exhaustive, null, null, null, null));
+            }
+        }
+        return (new CheckResults(cells, properties, elapsed), modelErrors);
     }
 
     /// <summary>Runs finish on several threads; the progress display sees one call at a time.</summary>
@@ -124,22 +131,30 @@ public static class CheckCommand
 /// <summary>The verdict matrix: a row per proposal × config, a column per property.</summary>
 public static class Matrix
 {
-    /// <summary>Plain text, for files and pipes (the format the README shows).</summary>
-    public static void Print(CheckResults results)
+    /// <summary>The table in plain text (the format the README shows), one line per proposal × config.</summary>
+    public static string Table(CheckResults results)
     {
-        var cells = results.Cells;
+        var sb = new System.Text.StringBuilder();
         var properties = results.Properties;
-        var rows = cells.GroupBy(c => (c.Proposal, c.Config)).ToList();
+        var rows = results.Cells.GroupBy(c => (c.Proposal, c.Config)).ToList();
         var first = Math.Max(30, rows.Select(r => $"{r.Key.Proposal} {r.Key.Config}".Length).DefaultIfEmpty(0).Max() + 2);
-        Console.WriteLine("proposal / config".PadRight(first) + string.Join("", properties.Select(p => p.PadRight(4))) + "  executions");
+        sb.AppendLine("proposal / config".PadRight(first) + string.Join("", properties.Select(p => p.PadRight(4))) + "  executions");
         foreach (var row in rows)
         {
             var line = (row.Key.Proposal + " " + row.Key.Config).PadRight(first);
             foreach (var p in properties)
                 line += row.First(x => x.Property == p).Verdict switch { "holds" => "ok  ", "unknown" => "?   ", _ => "XX  " };
             var any = row.First();
-            Console.WriteLine($"{line}  {any.Executions} ({(any.Exhaustive ? "exhaustive" : "bounded")})");
+            sb.AppendLine($"{line}  {any.Executions} ({(any.Exhaustive ? "exhaustive" : "bounded")})");
         }
+        return sb.ToString();
+    }
+
+    /// <summary>Plain text, for files and pipes: the table, then the violations with their tokens.</summary>
+    public static void Print(CheckResults results)
+    {
+        var cells = results.Cells;
+        Console.Write(Table(results));
         Console.WriteLine();
         Console.WriteLine("ok = holds, XX = violated, ? = unknown (model error). Violations, each with the token that replays it (lockstep explain TOKEN):");
         foreach (var c in results.Violated)
