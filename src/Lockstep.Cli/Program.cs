@@ -1,4 +1,5 @@
 using Lockstep.Cli.Commands;
+using Lockstep.Scripting;
 
 namespace Lockstep.Cli;
 
@@ -38,7 +39,12 @@ public static class Program
                 _ => throw new UsageException($"unknown command '{args[0]}' (known: check, explain, graph, list, demo, replay)"),
             };
         }
-        catch (UsageException e)
+        catch (ScriptCompilationException e)
+        {
+            Console.Error.WriteLine(e.Message);
+            return 2;
+        }
+        catch (Exception e) when (e is UsageException or ExtensionException)
         {
             Console.Error.WriteLine($"lockstep: {e.Message}");
             return 2;

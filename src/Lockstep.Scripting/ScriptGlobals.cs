@@ -1,0 +1,16 @@
+using Lockstep.Models;
+using Lockstep.Models.Proposals;
+using Lockstep.Models.Scenarios;
+
+namespace Lockstep.Scripting;
+
+/// <summary>
+/// What a .csx script's top-level code sees: <c>Register(new Proposal(...))</c> and <c>Register(new Scenario(...))</c>
+/// register into the registry the script is loaded into.
+/// </summary>
+public sealed class ScriptGlobals(Registry registry)
+{
+    public void Register(Proposal proposal) => registry.Register(proposal);
+
+    public void Register(Scenario scenario) => registry.Register(scenario);
+}

@@ -1,0 +1,135 @@
+using System.Text.Json;
+using Lockstep.Cli;
+using Lockstep.Cli.Commands;
+using Lockstep.Models;
+
+namespace Lockstep.Tests.Scripting;
+
+/// <summary>Tests that swap Console.Out and Console.Error: they run alone, with no other test writing to the console.</summary>
+[CollectionDefinition(nameof(ConsoleCapture), DisableParallelization = true)]
+public sealed class ConsoleCapture;
+
+/// <summary>--patch and --world end to end: lockstep's commands with user scripts, their selection and their errors (exit 2, one line).</summary>
+[Collection(nameof(ConsoleCapture))]
+public sealed class CliScriptingTests : IDisposable
+{
+    private readonly string _directory = Directory.CreateTempSubdirectory("lockstep-cli-scripting-").FullName;
+    private readonly string? _cache = Environment.GetEnvironmentVariable("LOCKSTEP_CACHE");
+
+    public CliScriptingTests() => Environment.SetEnvironmentVariable("LOCKSTEP_CACHE", Path.Combine(_directory, "cache"));
+
+    public void Dispose() => Environment.SetEnvironmentVariable("LOCKSTEP_CACHE", _cache);
+
+    private string Write(string name, string text)
+    {
+        var path = Path.Combine(_directory, name);
+        File.WriteAllText(path, text);
+        return path;
+    }
+
+    private static (int Exit, string Out, string Error) Run(params string[] args)
+    {
+        var (stdout, stderr) = (Console.Out, Console.Error);
+        var (output, error) = (new StringWriter(), new StringWriter());
+        Console.SetOut(output);
+        Console.SetError(error);
+        try { return (Program.Main(args), output.ToString(), error.ToString()); }
+        finally
+        {
+            Console.SetOut(stdout);
+            Console.SetError(stderr);
+        }
+    }
+
+    private static void FailsWithOneLine(string line, params string[] args)
+    {
+        var (exit, _, error) = Run(args);
+        Assert.Equal(2, exit);
+        Assert.Equal(line + Environment.NewLine, error);
+    }
+
+    [Fact]
+    public void ListShowsAScriptedProposalWithItsFileAndHash()
+    {
+        var path = Write("toy.csx", """Register(new Proposal("toy", "a toy", "nowhere"));""");
+        var (exit, output, error) = Run("list", "--patch", path);
+        Assert.Equal((0, ""), (exit, error));
+        var hash = Origin.OfFile(path, File.ReadAllBytes(path)).Hash;
+        Assert.Contains($"  toy                          a toy  [nowhere]  (from toy.csx ({hash}))\n", output.ReplaceLineEndings("\n"));
+        Assert.Contains("  mainline ", output);
+    }
+
+    [Fact]
+    public void CompileErrorsArePrintedAsTheCompilerPrintsThem()
+    {
+        var path = Write("x.csx", "int n = \"one\"\nRegister(q);\n");
+        var (exit, _, error) = Run("list", "--patch", path);
+        Assert.Equal(2, exit);
+        Assert.Collection(error.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n'),
+            l => Assert.Equal($"{path}(1,9): error CS0029: Cannot implicitly convert type 'string' to 'int'", l),
+            l => Assert.Equal($"{path}(1,14): error CS1002: ; expected", l),
+            l => Assert.Equal($"{path}(2,10): error CS0103: The name 'q' does not exist in the current context", l));
+    }
+
+    [Fact]
+    public void BadUserFilesAreOneLineAndExitTwo()
+    {
+        var throws = Write("throws.csx", "throw new InvalidOperationException(\"no toy today\");");
+        FailsWithOneLine($"lockstep: {throws}: registering threw InvalidOperationException: no toy today", "list", "--patch", throws);
+        var nothing = Write("nothing.csx", "var n = 1;");
+        FailsWithOneLine($"lockstep: {nothing} registers no proposal (a --patch file calls Register(new Proposal(...)))", "check", "--patch", nothing);
+        FailsWithOneLine($"lockstep: {nothing} registers no scenario (a --world file calls Register(new Scenario(...)))", "check", "--world", nothing);
+        FailsWithOneLine($"lockstep: no such file 'missing.csx'", "list", "--patch", "missing.csx");
+        FailsWithOneLine($"lockstep: unknown extension of 'fix.patch' (expected .csx or .dll)", "list", "--patch", "fix.patch");
+    }
+
+    [Fact]
+    public void PatchesAndWorldsSelectOnlyTheirOwnUnlessNamed()
+    {
+        var toys = Write("toys.csx", """
+            Register(new Proposal("toy-1", "a toy", "nowhere"));
+            Register(new Proposal("toy-2", "another toy", "nowhere"));
+            """);
+        var world = Write("world.csx", """
+            Register(new Scenario("user-munmap-vs-fault", "qemu munmaps guest RAM while nothing else runs",
+                new[] { new Scenario.TaskSpec("qemu", 4992, w => w.mm_code.do_munmap(w.mm, 0x1000, 0x1002)) },
+                new Dictionary<string, string> { ["qemu"] = "L5" }));
+            """);
+        ModelOptions Select(params string[] args) => ModelOptions.Select(Options.Parse(args, new HashSet<string>(ModelOptions.Names) { "proposal", "scenario" }, new HashSet<string>()));
+
+        var model = Select("--patch", toys, "--world", world);
+        Assert.Equal(new[] { "toy-1", "toy-2" }, model.Proposals.Select(p => p.Id));
+        Assert.Equal("user-munmap-vs-fault", Assert.Single(model.Scenarios).Id);
+        model = Select("--patch", toys, "--proposal", "mainline,toy-2");
+        Assert.Equal(new[] { "mainline", "toy-2" }, model.Proposals.Select(p => p.Id));
+        Assert.Equal(model.Registry.Scenarios, model.Scenarios);
+        model = Select($"--world={world}");
+        Assert.Equal(model.Registry.Proposals, model.Proposals);
+        Assert.Contains(model.Proposals, p => p.Id == "mainline");
+    }
+
+    [Fact]
+    public void ATokenOfAScriptedPatchReplaysOnlyWithThatPatch()
+    {
+        var patch = Write("raw.csx", """
+            sealed class RawLock : KvmMain
+            {
+                public RawLock(Mm mm) : base(mm) { }
+                protected override KernelLock mn_invalidate_lock_init() => new raw_spinlock_t(kernel, "&kvm->mn_invalidate_lock");
+            }
+            Register(new Proposal("user-raw", "raw", "test") { Kvm = m => new RawLock(m) });
+            """);
+        var json = Path.Combine(_directory, "check.json");
+        var (exit, _, error) = Run("check", "--patch", patch, "--config", "rt", "--scenario", "oom-reap-vs-fault", "--property", "S2", "--json", json, "--quiet");
+        Assert.Equal((0, ""), (exit, error));
+        using var results = JsonDocument.Parse(File.ReadAllText(json));
+        var cell = Assert.Single(results.RootElement.GetProperty("results").EnumerateArray());
+        Assert.Equal(("user-raw", "violated"), (cell.GetProperty("proposal").GetString(), cell.GetProperty("verdict").GetString()));
+        var token = cell.GetProperty("token").GetString()!;
+
+        var explained = Run("explain", token, "--patch", patch);
+        Assert.Equal(0, explained.Exit);
+        Assert.Contains("gfn_to_pfn_cache_invalidate_start", explained.Out);
+        FailsWithOneLine("lockstep: the token names proposal 'user-raw', which is not loaded (a user patch? give the same --patch files)", "explain", token);
+    }
+}
