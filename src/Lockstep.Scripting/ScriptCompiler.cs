@@ -20,8 +20,8 @@ internal static class ScriptCompiler
     {
         "System", "System.Linq", "System.Collections.Generic", "System.Collections.Immutable",
         "Lockstep.Engine", "Lockstep.Kernel", "Lockstep.Models", "Lockstep.Models.mm", "Lockstep.Models.virt.kvm",
-        "Lockstep.Models.Proposals", "Lockstep.Models.Scenarios",
-        "Lockstep.Kernel.Api",
+        "Lockstep.Models.Proposals", "Lockstep.Models.Scenarios", "Lockstep.Models.arch.x86", "Lockstep.Models.lib",
+        "Lockstep.Kernel.Api", "Lockstep.Kernel.Srcu", "Lockstep.Models.Scenarios.Tasks",
     };
 
     private static readonly DiagnosticDescriptor NoDirectives = new(

@@ -92,8 +92,7 @@ public sealed class CliScriptingTests : IDisposable
             """);
         var world = Write("world.csx", """
             Register(new Scenario("user-munmap-vs-fault", "qemu munmaps guest RAM while nothing else runs",
-                new[] { new Scenario.TaskSpec("qemu", 4992, w => w.mm_code.do_munmap(w.mm, 0x1000, 0x1002)) },
-                new Dictionary<string, string> { ["qemu"] = "L5" }));
+                WorldSpec.GuestRam, [Qemu(w => w.mm_code.do_munmap(w.mm, 0x1000, 0x1002), "L5")]));
             """);
         ModelOptions Select(params string[] args) => ModelOptions.Select(Options.Parse(args, new HashSet<string>(ModelOptions.Names) { "proposal", "scenario" }, new HashSet<string>()));
 
@@ -115,7 +114,7 @@ public sealed class CliScriptingTests : IDisposable
             sealed class RawLock : KvmMain
             {
                 public RawLock(Mm mm) : base(mm) { }
-                protected override KernelLock mn_invalidate_lock_init() => new raw_spinlock_t(kernel, "&kvm->mn_invalidate_lock");
+                public override LockType kvm_mn_invalidate_lock => LockType.raw_spinlock_t;
             }
             Register(new Proposal("user-raw", "raw", "test") { Kvm = m => new RawLock(m) });
             """);

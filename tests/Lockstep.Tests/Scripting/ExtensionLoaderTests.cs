@@ -74,12 +74,12 @@ public class ExtensionLoaderTests
     [Fact]
     public void AScriptedPatchChecksLikeTheBuiltInItCopies()
     {
-        // KvmMain, Mm, KernelLock by the default namespaces; raw_spinlock_t and lockdep_assert_held by using static Lockstep.Kernel.Api
+        // KvmMain, Mm, LockType, KernelLock by the default namespaces; lockdep_assert_held by using static Lockstep.Kernel.Api
         var path = Write("raw.csx", """
             sealed class RawLock : KvmMain
             {
                 public RawLock(Mm mm) : base(mm) { }
-                protected override KernelLock mn_invalidate_lock_init() => new raw_spinlock_t(kernel, "&kvm->mn_invalidate_lock");
+                public override LockType kvm_mn_invalidate_lock => LockType.raw_spinlock_t;
                 public static void Held(KernelLock l) => lockdep_assert_held(l);
             }
             Register(new Proposal("user-raw", "raw", "test") { Kvm = m => new RawLock(m) });
