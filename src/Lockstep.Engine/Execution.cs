@@ -210,7 +210,7 @@ public sealed class Execution
         Steps++;
         var thread = _threads[id];
         if (_trace != null && thread.PendingObject == null)
-            Record(thread, thread.Body != null ? "start" : "yield", false);
+            Record(thread, thread.Body != null ? ThreadStarted.Instance : ThreadYielded.Instance);
         return thread;
     }
 
@@ -246,25 +246,37 @@ public sealed class Execution
         if (Running != null && Annotator != null) violation.Annotation = Annotator(Running);
     }
 
+    /// <summary>Adds a note to the trace (only when tracing, and only from a running thread).</summary>
     public void Note(string text)
     {
-        if (_trace != null && Running != null) Record(Running, text, true);
+        if (_trace != null && Running != null) Record(Running, new TraceNote(text));
+    }
+
+    /// <summary>
+    /// Adds an event of a layer above to the trace, by the running thread (only when tracing: build the payload only
+    /// after checking <see cref="Tracing"/>, so that exploration allocates nothing).
+    /// </summary>
+    public void Emit(TraceData data)
+    {
+        if (_trace != null && Running != null) Record(Running, data);
     }
 
     internal void TraceAccess<T>(Shared<T> target, OpCode code, T before, T after)
     {
         var thread = Running ?? _threads[_lastRan];
-        var text = code switch
+        var kind = code switch
         {
-            OpCode.Read => $"read {target.Name} = {before}",
-            OpCode.Write => $"write {target.Name} := {after}",
-            _ => $"update {target.Name}: {before} -> {after}",
+            OpCode.Read => SharedAccessKind.Read,
+            OpCode.Write => SharedAccessKind.Write,
+            _ => SharedAccessKind.Update,
         };
-        Record(thread, text, false);
+        var beforeText = TraceFormat.Value(before);
+        var afterText = code == OpCode.Read ? beforeText : TraceFormat.Value(after);
+        Record(thread, new SharedAccess(target.Name, kind, beforeText, afterText));
     }
 
-    private void Record(SimThread thread, string text, bool isNote)
-        => _trace!.Add(new TraceEvent(Steps, thread.Id, thread.Name, text, isNote) { Annotation = Annotator?.Invoke(thread) });
+    private void Record(SimThread thread, TraceData data)
+        => _trace!.Add(new TraceEvent(Steps, thread.Id, thread.Name, data) { Annotation = Annotator?.Invoke(thread) });
 }
 
 /// <summary>What a strategy sees when it picks the next thread.</summary>

@@ -23,8 +23,23 @@ public static class Sim
 
     public static bool Tracing => Exec.Tracing;
 
-    /// <summary>Adds a line to the trace (only kept when tracing).</summary>
+    /// <summary>Adds a note to the trace (only kept when tracing).</summary>
     public static void Note(string text) => Exec.Note(text);
+
+    /// <summary>
+    /// Adds a note built from an interpolated string: when the execution is not tracing, nothing is formatted (the
+    /// holes are not evaluated); values other than numbers and strings are rendered by <see cref="TraceFormat.Value"/>.
+    /// </summary>
+    public static void Note(ref TraceNoteHandler text)
+    {
+        if (text.Enabled) Exec.Note(text.ToStringAndClear());
+    }
+
+    /// <summary>
+    /// Adds an event of a layer above to the trace. Check <see cref="Tracing"/> before building the payload:
+    /// <c>if (Sim.Tracing) Sim.Emit(new MyEvent(..));</c>, so that exploration allocates nothing.
+    /// </summary>
+    public static void Emit(TraceData data) => Exec.Emit(data);
 
     /// <summary>Records a violation; the execution goes on.</summary>
     public static void Report(Violation violation) => Exec.Report(violation);

@@ -60,10 +60,3 @@ public sealed class ExecutionStoppedException : Exception
 {
     public ExecutionStoppedException() : base("execution stopped") { }
 }
-
-/// <summary>One line of an execution's trace: a scheduled operation or a note from the model.</summary>
-public readonly record struct TraceEvent(int Step, int Thread, string ThreadName, string Text, bool IsNote)
-{
-    /// <summary>What <see cref="Execution.Annotator"/> returned for the thread when the event was recorded (null without one).</summary>
-    public object? Annotation { get; init; }
-}

@@ -25,43 +25,90 @@ public static class Api
 
     // ---- preemption, IRQs, non_block (§4.2, §4.3) ----
 
-    public static void preempt_disable() => current.preempt_count++;
+    // The public functions are what model code calls: they record a ContextChange when tracing. The lock functions
+    // change the same state through the private ones, as part of their own LockOperation.
 
-    public static void preempt_enable() => current.preempt_count--;
+    public static void preempt_disable()
+    {
+        var t = current;
+        t.preempt_count++;
+        if (Sim.Tracing) Context(t, "preempt_disable", ContextSection.Preempt, opens: true, t.preempt_count & 0xff);
+    }
 
-    public static void local_irq_disable() => current.irqs_disabled = true;
+    public static void preempt_enable()
+    {
+        var t = current;
+        t.preempt_count--;
+        if (Sim.Tracing) Context(t, "preempt_enable", ContextSection.Preempt, opens: false, t.preempt_count & 0xff);
+    }
 
-    public static void local_irq_enable() => current.irqs_disabled = false;
+    public static void local_irq_disable()
+    {
+        var t = current;
+        t.irqs_disabled = true;
+        if (Sim.Tracing) Context(t, "local_irq_disable", ContextSection.Irq, opens: true, 1);
+    }
+
+    public static void local_irq_enable()
+    {
+        var t = current;
+        t.irqs_disabled = false;
+        if (Sim.Tracing) Context(t, "local_irq_enable", ContextSection.Irq, opens: false, 0);
+    }
 
     /// <summary>On !RT adds SOFTIRQ_DISABLE_OFFSET to the preempt count; on RT it is a per-CPU local lock (no atomic context).</summary>
     public static void local_bh_disable()
     {
-        current.softirq_disable_cnt++;
-        if (!Config.PREEMPT_RT) current.preempt_count += SOFTIRQ_DISABLE_OFFSET;
+        var t = current;
+        t.softirq_disable_cnt++;
+        if (!Config.PREEMPT_RT) t.preempt_count += SOFTIRQ_DISABLE_OFFSET;
+        if (Sim.Tracing) Context(t, "local_bh_disable", ContextSection.BottomHalf, opens: true, t.softirq_disable_cnt);
     }
 
     public static void local_bh_enable()
     {
-        current.softirq_disable_cnt--;
-        if (!Config.PREEMPT_RT) current.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+        var t = current;
+        t.softirq_disable_cnt--;
+        if (!Config.PREEMPT_RT) t.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+        if (Sim.Tracing) Context(t, "local_bh_enable", ContextSection.BottomHalf, opens: false, t.softirq_disable_cnt);
     }
 
-    public static void non_block_start() => current.non_block_count++;
+    public static void non_block_start()
+    {
+        var t = current;
+        t.non_block_count++;
+        if (Sim.Tracing) Context(t, "non_block_start", ContextSection.NonBlock, opens: true, t.non_block_count);
+    }
 
     public static void non_block_end()
     {
         var t = current;
         if (t.non_block_count == 0)
         {
+            if (Sim.Tracing) Context(t, "non_block_end", ContextSection.NonBlock, opens: false, 0);
             Sim.Report(KernelLog.Warning("non-block-underflow", "WARNING: non_block_end() without non_block_start()", "non_block_end"));
             return;
         }
         t.non_block_count--;
+        if (Sim.Tracing) Context(t, "non_block_end", ContextSection.NonBlock, opens: false, t.non_block_count);
     }
 
-    public static void migrate_disable() => current.migration_disabled++;
+    public static void migrate_disable()
+    {
+        var t = current;
+        t.migration_disabled++;
+        if (Sim.Tracing) Context(t, "migrate_disable", ContextSection.Migrate, opens: true, t.migration_disabled);
+    }
 
-    public static void migrate_enable() => current.migration_disabled--;
+    public static void migrate_enable()
+    {
+        var t = current;
+        t.migration_disabled--;
+        if (Sim.Tracing) Context(t, "migrate_enable", ContextSection.Migrate, opens: false, t.migration_disabled);
+    }
+
+    private static void Context(TaskStruct t, string call, ContextSection section, bool opens, int count)
+        => Sim.Emit(new ContextChange(call, section, opens, count, t.stack.Count));
 
     // ---- might_sleep (§4.2) ----
 
@@ -196,9 +243,9 @@ public static class Api
     private static SimTask Lock(KernelLock lk, bool shared, bool irq, string site) => lk switch
     {
         raw_spinlock_t => RawLock(lk, irq, site),
-        spinlock_t => ConfigLock(lk, $"spin_lock{Irq(irq)}", read: 0, irq, 48, "rt_spin_lock", site),
-        rwlock_t when shared => ConfigLock(lk, $"read_lock{Irq(irq)}", read: 1, irq, 225, "rt_read_lock", site),
-        rwlock_t => ConfigLock(lk, $"write_lock{Irq(irq)}", read: 0, irq, 241, "rt_write_lock", site),   // Sean's splat: spinlock_rt.c:241
+        spinlock_t => ConfigLock(lk, irq ? "spin_lock_irq" : "spin_lock", read: 0, irq, 48, "rt_spin_lock", site),
+        rwlock_t when shared => ConfigLock(lk, irq ? "read_lock_irq" : "read_lock", read: 1, irq, 225, "rt_read_lock", site),
+        rwlock_t => ConfigLock(lk, irq ? "write_lock_irq" : "write_lock", read: 0, irq, 241, "rt_write_lock", site),   // Sean's splat: spinlock_rt.c:241
         mutex => SleepingLock(lk, "kernel/locking/mutex.c", 283, "mutex_lock", read: 0, site),
         rw_semaphore when shared => SleepingLock(lk, "kernel/locking/rwsem.c", 1524, "down_read", read: 1, site),
         rw_semaphore => SleepingLock(lk, "kernel/locking/rwsem.c", 1577, "down_write", read: 0, site),
@@ -208,44 +255,48 @@ public static class Api
     private static SimTask Unlock(KernelLock lk, bool shared, bool irq, string site) => lk switch
     {
         raw_spinlock_t => RawUnlock(lk, irq, site),
-        spinlock_t => ConfigUnlock(lk, $"spin_unlock{Irq(irq)}", shared: false, irq, site),
-        rwlock_t => ConfigUnlock(lk, $"{(shared ? "read" : "write")}_unlock{Irq(irq)}", shared, irq, site),
+        spinlock_t => ConfigUnlock(lk, irq ? "spin_unlock_irq" : "spin_unlock", shared: false, irq, site),
+        rwlock_t when shared => ConfigUnlock(lk, irq ? "read_unlock_irq" : "read_unlock", shared: true, irq, site),
+        rwlock_t => ConfigUnlock(lk, irq ? "write_unlock_irq" : "write_unlock", shared: false, irq, site),
         mutex => SleepingUnlock(lk, "mutex_unlock", shared: false, site),
         rw_semaphore => SleepingUnlock(lk, shared ? "up_read" : "up_write", shared, site),
         _ => throw new ArgumentException($"{lk.Name} is a {lk.GetType().Name}, not a lock type the model knows"),
     };
 
-    private static string Irq(bool irq) => irq ? "_irq" : "";
-
     /// <summary>raw_spinlock_t: spins with preemption (and for _irq, IRQs) disabled on every kernel.</summary>
     private static async SimTask RawLock(KernelLock lk, bool irq, string site)
     {
-        if (irq) local_irq_disable();
-        preempt_disable();
-        lockdep.Acquire(current, lk.Class, lk, 0, false, site);
-        Note($"raw_spin_lock{Irq(irq)}({lk.Name})");
+        var t = current;
+        if (irq) t.irqs_disabled = true;
+        t.preempt_count++;
+        lockdep.Acquire(t, lk.Class, lk, 0, false, site);
+        if (Sim.Tracing) LockOp(t, irq ? "raw_spin_lock_irq" : "raw_spin_lock", lk, LockMode.Write, LockOutcome.Acquired);
         await lk.LockExclusive();
     }
 
     private static async SimTask RawUnlock(KernelLock lk, bool irq, string site)
     {
-        lockdep.Release(current, lk.Class, lk, site);
-        Note($"raw_spin_unlock{Irq(irq)}({lk.Name})");
+        var t = current;
+        lockdep.Release(t, lk.Class, lk, site);
+        if (Sim.Tracing) LockOp(t, irq ? "raw_spin_unlock_irq" : "raw_spin_unlock", lk, LockMode.Write, LockOutcome.Released);
         await lk.UnlockExclusive();
-        preempt_enable();
-        if (irq) local_irq_enable();
+        t.preempt_count--;
+        if (irq) t.irqs_disabled = false;
     }
 
     /// <summary>raw_spin_trylock, or spin_trylock on a lock declared raw.</summary>
     public static async SimTask<bool> raw_spin_trylock(KernelLock lk, [CallerMemberName] string site = "")
     {
-        preempt_disable();
+        var t = current;
+        t.preempt_count++;
         if (await lk.TryLockExclusive() != 0)
         {
-            preempt_enable();
+            t.preempt_count--;
+            if (Sim.Tracing) LockOp(t, "raw_spin_trylock", lk, LockMode.Write, LockOutcome.TrylockFailed);
             return false;
         }
-        lockdep.Acquire(current, lk.Class, lk, 0, true, site);
+        if (Sim.Tracing) LockOp(t, "raw_spin_trylock", lk, LockMode.Write, LockOutcome.TrylockSucceeded);
+        lockdep.Acquire(t, lk.Class, lk, 0, true, site);
         return true;
     }
 
@@ -257,19 +308,19 @@ public static class Api
     private static async SimTask ConfigLock(KernelLock lk, string function, int read, bool irq, int rtLine, string rtFunction, string site)
     {
         var t = current;
-        Note($"{function}({lk.Name})");
+        if (Sim.Tracing) LockOp(t, function, lk, read == 0 ? LockMode.Write : LockMode.Read, LockOutcome.Acquired);
         if (Config.PREEMPT_RT)
         {
             lockdep.Acquire(t, lk.Class, lk, read, false, site);
             rtlock_might_resched("kernel/locking/spinlock_rt.c", rtLine, rtFunction);
             await (read == 0 ? lk.LockExclusive() : lk.LockShared());
-            rcu_read_lock();
-            migrate_disable();
+            RcuReadLock(t);
+            t.migration_disabled++;
         }
         else
         {
-            if (irq) local_irq_disable();
-            preempt_disable();
+            if (irq) t.irqs_disabled = true;
+            t.preempt_count++;
             lockdep.Acquire(t, lk.Class, lk, read, false, site);
             await (read == 0 ? lk.LockExclusive() : lk.LockShared());
         }
@@ -277,18 +328,19 @@ public static class Api
 
     private static async SimTask ConfigUnlock(KernelLock lk, string function, bool shared, bool irq, string site)
     {
-        lockdep.Release(current, lk.Class, lk, site);
-        Note($"{function}({lk.Name})");
+        var t = current;
+        lockdep.Release(t, lk.Class, lk, site);
+        if (Sim.Tracing) LockOp(t, function, lk, shared ? LockMode.Read : LockMode.Write, LockOutcome.Released);
         await (shared ? lk.UnlockShared() : lk.UnlockExclusive());
         if (Config.PREEMPT_RT)
         {
-            migrate_enable();
-            rcu_read_unlock();
+            t.migration_disabled--;
+            RcuReadUnlock(t);
         }
         else
         {
-            preempt_enable();
-            if (irq) local_irq_enable();
+            t.preempt_count--;
+            if (irq) t.irqs_disabled = false;
         }
     }
 
@@ -301,18 +353,30 @@ public static class Api
 
     public static async SimTask<bool> mutex_trylock(KernelLock lk, [CallerMemberName] string site = "")
     {
-        if (await lk.TryLockExclusive() != 0) return false;
-        lockdep.Acquire(current, lk.Class, lk, 0, true, site);
+        var t = current;
+        if (await lk.TryLockExclusive() != 0)
+        {
+            if (Sim.Tracing) LockOp(t, "mutex_trylock", lk, LockMode.Write, LockOutcome.TrylockFailed);
+            return false;
+        }
+        if (Sim.Tracing) LockOp(t, "mutex_trylock", lk, LockMode.Write, LockOutcome.TrylockSucceeded);
+        lockdep.Acquire(t, lk.Class, lk, 0, true, site);
         return true;
     }
 
     public static async SimTask<bool> down_read_trylock(KernelLock sem, [CallerMemberName] string site = "")
     {
-        Note($"down_read_trylock({sem.Name})");
+        var t = current;
         var shared = sem is rw_semaphore;
+        var mode = shared ? LockMode.Read : LockMode.Write;
         var before = await (shared ? sem.TryLockShared() : sem.TryLockExclusive());
-        if (shared ? before < 0 : before != 0) return false;
-        lockdep.Acquire(current, sem.Class, sem, shared ? 1 : 0, true, site);
+        if (shared ? before < 0 : before != 0)
+        {
+            if (Sim.Tracing) LockOp(t, "down_read_trylock", sem, mode, LockOutcome.TrylockFailed);
+            return false;
+        }
+        if (Sim.Tracing) LockOp(t, "down_read_trylock", sem, mode, LockOutcome.TrylockSucceeded);
+        lockdep.Acquire(t, sem.Class, sem, shared ? 1 : 0, true, site);
         return true;
     }
 
@@ -320,32 +384,59 @@ public static class Api
     private static async SimTask SleepingLock(KernelLock lk, string file, int line, string function, int read, string site)
     {
         __might_resched(file, line, 0, "__might_sleep", function);
-        lockdep.Acquire(current, lk.Class, lk, read, false, site);
-        Note($"{function}({lk.Name})");
+        var t = current;
+        lockdep.Acquire(t, lk.Class, lk, read, false, site);
+        if (Sim.Tracing) LockOp(t, function, lk, read == 0 ? LockMode.Write : LockMode.Read, LockOutcome.Acquired);
         await (read == 0 ? lk.LockExclusive() : lk.LockShared());
     }
 
     private static async SimTask SleepingUnlock(KernelLock lk, string function, bool shared, string site)
     {
-        lockdep.Release(current, lk.Class, lk, site);
-        Note($"{function}({lk.Name})");
+        var t = current;
+        lockdep.Release(t, lk.Class, lk, site);
+        if (Sim.Tracing) LockOp(t, function, lk, shared ? LockMode.Read : LockMode.Write, LockOutcome.Released);
         await (shared ? lk.UnlockShared() : lk.UnlockExclusive());
     }
 
+    private static void LockOp(TaskStruct t, string call, KernelLock lk, LockMode mode, LockOutcome outcome)
+        => Sim.Emit(new LockOperation(call, lk.Name, mode, outcome, t.stack.Count));
+
     // ---- lockdep maps (pseudo-locks) ----
 
+    // Each records its LockOperation (named by the map's class) before lockdep looks at it, so that a report lockdep
+    // makes sits on the operation.
+
     public static void lock_map_acquire(LockdepMap map, [CallerMemberName] string site = "")
-        => lockdep.Acquire(current, map.Class, map, 0, false, site);
+    {
+        var t = current;
+        if (Sim.Tracing) MapOp(t, "lock_map_acquire", map, LockMode.Write, LockOutcome.Acquired);
+        lockdep.Acquire(t, map.Class, map, 0, false, site);
+    }
 
     public static void lock_map_acquire_read(LockdepMap map, [CallerMemberName] string site = "")
-        => lockdep.Acquire(current, map.Class, map, 2, false, site);
+    {
+        var t = current;
+        if (Sim.Tracing) MapOp(t, "lock_map_acquire_read", map, LockMode.Read, LockOutcome.Acquired);
+        lockdep.Acquire(t, map.Class, map, 2, false, site);
+    }
 
     public static void lock_map_release(LockdepMap map, [CallerMemberName] string site = "")
-        => lockdep.Release(current, map.Class, map, site);
+    {
+        var t = current;
+        if (Sim.Tracing) MapOp(t, "lock_map_release", map, LockMode.Write, LockOutcome.Released);
+        lockdep.Release(t, map.Class, map, site);
+    }
 
     /// <summary>lock_sync: an exclusive acquisition that is validated and released at once (§4.5).</summary>
     public static void lock_map_sync(LockdepMap map, [CallerMemberName] string site = "")
-        => lockdep.Acquire(current, map.Class, map, 0, false, site, sync: true);
+    {
+        var t = current;
+        if (Sim.Tracing) MapOp(t, "lock_map_sync", map, LockMode.Write, LockOutcome.Synced);
+        lockdep.Acquire(t, map.Class, map, 0, false, site, sync: true);
+    }
+
+    private static void MapOp(TaskStruct t, string call, LockdepMap map, LockMode mode, LockOutcome outcome)
+        => Sim.Emit(new LockOperation(call, map.Class.Name, mode, outcome, t.stack.Count));
 
     public static void lockdep_assert_held(KernelLock lk)
     {
@@ -358,15 +449,32 @@ public static class Api
     /// <summary>With PREEMPT_RCU a nesting count; without it, preempt_disable (§4.1). Not a scheduling point.</summary>
     public static void rcu_read_lock()
     {
-        if (Config.PreemptRcu) current.rcu_read_lock_nesting++;
-        else preempt_disable();
+        var t = current;
+        RcuReadLock(t);
+        if (Sim.Tracing) Context(t, "rcu_read_lock", ContextSection.Rcu, opens: true, RcuDepth(t));
     }
 
     public static void rcu_read_unlock()
     {
-        if (Config.PreemptRcu) current.rcu_read_lock_nesting--;
-        else preempt_enable();
+        var t = current;
+        RcuReadUnlock(t);
+        if (Sim.Tracing) Context(t, "rcu_read_unlock", ContextSection.Rcu, opens: false, RcuDepth(t));
     }
+
+    private static void RcuReadLock(TaskStruct t)
+    {
+        if (t.Kernel.Config.PreemptRcu) t.rcu_read_lock_nesting++;
+        else t.preempt_count++;
+    }
+
+    private static void RcuReadUnlock(TaskStruct t)
+    {
+        if (t.Kernel.Config.PreemptRcu) t.rcu_read_lock_nesting--;
+        else t.preempt_count--;
+    }
+
+    /// <summary>The RCU read-side nesting: rcu_read_lock_nesting with PREEMPT_RCU, else the preemption count it raised.</summary>
+    private static int RcuDepth(TaskStruct t) => t.Kernel.Config.PreemptRcu ? t.rcu_read_lock_nesting : t.preempt_count & 0xff;
 
     /// <summary>A grace period: might_sleep, then time passes. Model readers never block, so no one is waited for.</summary>
     public static async SimTask synchronize_rcu()
@@ -374,10 +482,5 @@ public static class Api
         using var fn = KernelFunction.Enter();
         might_sleep();
         await Sim.Yield();
-    }
-
-    internal static void Note(string text)
-    {
-        if (Sim.Tracing) Sim.Note($"{new string(' ', 2 * current.stack.Count)}{text}");
     }
 }

@@ -79,9 +79,15 @@ public readonly struct KernelFunction : IDisposable
     {
         var task = Api.current;
         task.stack.Add(name);
-        if (Sim.Tracing) Sim.Note($"{new string(' ', 2 * (task.stack.Count - 1))}{name}()");
+        if (Sim.Tracing) Sim.Emit(new FunctionEntered(name, task.stack.Count - 1));
         return new KernelFunction(task);
     }
 
-    public void Dispose() => _task.stack.RemoveAt(_task.stack.Count - 1);
+    /// <summary>Leaves the function: records <see cref="FunctionLeft"/> (when tracing) and pops it off the task's stack.</summary>
+    public void Dispose()
+    {
+        var stack = _task.stack;
+        if (Sim.Tracing) Sim.Emit(new FunctionLeft(stack[^1], stack.Count - 1));
+        stack.RemoveAt(stack.Count - 1);
+    }
 }

@@ -38,8 +38,10 @@ public sealed class srcu_struct
     public override string ToString() => Name;
 }
 
-internal sealed record SrcuReaders(long NextTicket, ImmutableSortedSet<long> Active)
+internal sealed record SrcuReaders(long NextTicket, ImmutableSortedSet<long> Active) : ITraceValue
 {
+    public string TraceText => $"active [{string.Join(", ", Active)}], next ticket {NextTicket}";
+
     public bool GracePeriodOver(long barrier) => Active.Count == 0 || Active.Min >= barrier;
 }
 
@@ -47,16 +49,18 @@ public static class Srcu
 {
     public static async SimTask<int> srcu_read_lock(srcu_struct ssp, [CallerMemberName] string site = "")
     {
-        current.Kernel.Lockdep.Acquire(current, ssp.dep_map.Class, ssp.dep_map, 2, false, site);
-        Note($"srcu_read_lock({ssp.Name})");
+        var t = current;
+        t.Kernel.Lockdep.Acquire(t, ssp.dep_map.Class, ssp.dep_map, 2, false, site);
+        if (Sim.Tracing) Emit(t, SrcuOp.ReadLock, ssp);
         var before = await ssp.Readers.Update(static r => r with { NextTicket = r.NextTicket + 1, Active = r.Active.Add(r.NextTicket) });
         return (int)before.NextTicket;
     }
 
     public static async SimTask srcu_read_unlock(srcu_struct ssp, int idx, [CallerMemberName] string site = "")
     {
-        current.Kernel.Lockdep.Release(current, ssp.dep_map.Class, ssp.dep_map, site);
-        Note($"srcu_read_unlock({ssp.Name})");
+        var t = current;
+        t.Kernel.Lockdep.Release(t, ssp.dep_map.Class, ssp.dep_map, site);
+        if (Sim.Tracing) Emit(t, SrcuOp.ReadUnlock, ssp);
         await ssp.Readers.Update(r => r with { Active = r.Active.Remove(idx) });
     }
 
@@ -72,14 +76,14 @@ public static class Srcu
         __might_resched("kernel/rcu/srcutree.c", 1461, 0, "__might_sleep");
         var before = await ssp.Readers.Update(static r => r with { NextTicket = r.NextTicket + 1 });
         var barrier = before.NextTicket;
-        Note($"wait_for_completion (grace period of {ssp.Name})");
+        if (Sim.Tracing) Emit(current, SrcuOp.Synchronize, ssp);
         await ssp.Readers.WaitUntil(r => r.GracePeriodOver(barrier));
     }
 
     /// <summary>Queues <paramref name="func"/> to run after a grace period, from the SRCU callback worker with BH disabled. Never blocks.</summary>
     public static async SimTask call_srcu(srcu_struct ssp, Func<SimTask> func)
     {
-        Note($"call_srcu({ssp.Name})");
+        if (Sim.Tracing) Emit(current, SrcuOp.CallSrcu, ssp);
         var before = await ssp.Readers.Update(static r => r with { NextTicket = r.NextTicket + 1 });
         await ssp.Callbacks.Update(q => q.Enqueue((before.NextTicket, func)));
         if (!ssp.WorkerStarted)
@@ -109,6 +113,8 @@ public static class Srcu
             await ssp.CallbackRunning.Write(false);
         }
     }
+
+    private static void Emit(TaskStruct t, SrcuOp op, srcu_struct ssp) => Sim.Emit(new SrcuOperation(op, ssp.Name, t.stack.Count));
 
     /// <summary>Waits until every callback queued so far has run.</summary>
     public static async SimTask srcu_barrier(srcu_struct ssp)

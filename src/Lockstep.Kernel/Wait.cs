@@ -45,7 +45,7 @@ public sealed class completion
 }
 
 /// <summary>A work item and a single-worker workqueue (queue_work, flush_work).</summary>
-public sealed class work_struct
+public sealed class work_struct : ITraceValue
 {
     public work_struct(string name, Func<SimTask> func)
     {
@@ -56,6 +56,8 @@ public sealed class work_struct
     }
 
     public string Name { get; }
+
+    string ITraceValue.TraceText => Name;
 
     internal readonly Func<SimTask> func;
     internal readonly Shared<bool> pending;

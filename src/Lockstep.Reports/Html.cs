@@ -157,6 +157,7 @@ public static class Html
                 var shownAtTop = false;
                 foreach (var s in slice)
                 {
+                    if (!s.IsShown) continue;
                     var isHit = highlighted.TryGetValue(s.Index, out var hits);
                     sb.Append($"<div class=\"ev k-{s.Kind.ToString().ToLowerInvariant()}{(isHit ? " violating" : "")}\" id=\"{id}-e{s.Index}\" data-step=\"{s.Step}\" style=\"--depth:{Math.Min(s.Depth, 12)}\">");
                     var shown = s.Text.Length <= 96 ? E(s.Text) : $"{E(s.Text[..93])}&#8230;";
@@ -241,6 +242,7 @@ public static class Html
         StepKind.Read => "read",
         StepKind.Write => "write",
         StepKind.Update => "update",
+        StepKind.Context => "context",
         _ => "note",
     };
 
@@ -288,6 +290,7 @@ public static class Html
         .k-lock .kind { background: #2e7d32; color: #fff; } .k-lock .t { color: #1b5e20; font-weight: 600; }
         .k-unlock .kind { background: #a5d6a7; color: #1b5e20; } .k-unlock .t { color: #2e7d32; }
         .k-read .kind { background: #e1f5fe; color: #01579b; } .k-write .kind, .k-update .kind { background: #f3e5f5; color: #6a1b9a; }
+        .k-context .kind { background: #ffe0b2; color: #8a4b00; } .k-context .t { color: #8a4b00; }
         .k-note .t { font-style: italic; color: #5d4037; } .k-start .kind { background: #455a64; color: #fff; }
         .ev.violating { background: var(--hit); color: #fff; border-radius: 3px; outline: 2px solid var(--hit); }
         .ev.violating .t, .ev.violating .n { color: #fff; }

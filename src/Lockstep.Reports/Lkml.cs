@@ -1,4 +1,6 @@
 using System.Text;
+using Lockstep.Engine;
+using Lockstep.Kernel;
 
 namespace Lockstep.Reporting;
 
@@ -59,17 +61,28 @@ public static class Lkml
                 if (!hits.TryGetValue(h, out var l)) hits[h] = l = new List<string>();
                 l.Add(string.Join(",", f.Properties));
             }
-        var lockNames = trace.Steps.Where(s => s.Kind is StepKind.Lock or StepKind.Unlock)
-            .Select(s => Argument(s.Text)).Where(a => a.Length > 0).ToHashSet();
+        var lockNames = trace.Steps.Select(s => s.Data switch
+        {
+            LockOperation l => l.Lock,
+            SrcuOperation o => o.Domain,
+            _ => null,
+        }).OfType<string>().ToHashSet();
         var rows = new List<(int Thread, string Text)>();
         foreach (var s in trace.Steps.Take(end + 1))
         {
-            string? text = s.Kind switch
+            if (!s.IsShown) continue;
+            string? text = s.Data switch
             {
-                StepKind.Call when s.Depth == 0 => s.Text,
-                StepKind.Lock or StepKind.Unlock => s.Text + ";",
-                StepKind.Write or StepKind.Update when !IsNoise(s.Text, lockNames) => s.Text,
-                StepKind.Note when !s.Text.EndsWith("()", StringComparison.Ordinal) => s.Text,
+                FunctionEntered when s.Depth == 0 => s.Text,
+                LockOperation l when l.Call.StartsWith("lock_map_", StringComparison.Ordinal) => null,   // lockdep's annotations
+                LockOperation { Outcome: LockOutcome.TrylockFailed } l => $"{l.Call}({l.Lock}) failed",
+                LockOperation l => $"{l.Call}({l.Lock});",
+                SrcuOperation { Op: SrcuOp.ReadLock or SrcuOp.ReadUnlock } => s.Text + ";",
+                SrcuOperation => s.Text,
+                ContextChange => s.Text + ";",
+                SharedAccess a when a.Access != SharedAccessKind.Read && !IsNoise(a, lockNames) => s.Text,
+                KernelTraceData or ThreadStarted or ThreadYielded or SharedAccess => null,
+                _ when !s.Text.EndsWith("()", StringComparison.Ordinal) => s.Text,
                 _ => null,
             };
             if (hits.TryGetValue(s.Index, out var props)) text = Clip(text ?? s.Text) + $"   <-- {string.Join(",", props.Distinct())}";
@@ -112,19 +125,14 @@ public static class Lkml
 
     private static string Clip(string text) => text.Length <= 64 ? text : text[..61] + "...";
 
-    private static string Argument(string call)
+    /// <summary>
+    /// Lock words (their lock operation is shown instead), thread exits, SRCU reader bookkeeping, and updates that left
+    /// the value as it was (a failed trylock's or compare-exchange's).
+    /// </summary>
+    private static bool IsNoise(SharedAccess access, HashSet<string> lockNames)
     {
-        var open = call.IndexOf('(');
-        var close = call.LastIndexOf(')');
-        return open >= 0 && close > open ? call[(open + 1)..close] : "";
-    }
-
-    /// <summary>Lock words (their lock operation is shown instead), thread exits and SRCU reader bookkeeping.</summary>
-    private static bool IsNoise(string access, HashSet<string> lockNames)
-    {
-        var name = access.StartsWith("update ", StringComparison.Ordinal) ? access[7..].Split(": ")[0]
-            : access.StartsWith("write ", StringComparison.Ordinal) ? access[6..].Split(" := ")[0] : access;
+        var name = access.Object;
         return lockNames.Contains(name) || name.EndsWith(".exited", StringComparison.Ordinal) || name.EndsWith("readers", StringComparison.Ordinal)
-            || access.EndsWith(")", StringComparison.Ordinal) && !access.Contains(": ", StringComparison.Ordinal);   // "update x (T)": an object, value unchanged in print
+            || access.Access == SharedAccessKind.Update && access.Unchanged;
     }
 }

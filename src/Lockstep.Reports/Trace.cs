@@ -1,4 +1,3 @@
-using System.Text.RegularExpressions;
 using Lockstep.Engine;
 using Lockstep.Kernel;
 using Lockstep.Models;
@@ -26,13 +25,23 @@ public sealed record TaskContext(int PreemptCount, bool IrqsDisabled, int NonBlo
         && other.HeldLocks.SequenceEqual(HeldLocks);
 }
 
-/// <summary>What one trace line is.</summary>
-public enum StepKind { Start, Yield, Call, Lock, Unlock, Read, Write, Update, Note }
+/// <summary>
+/// What one trace line is. Call/Return: a modelled kernel function entered/left; Lock/Unlock: a lock, lockdep map or SRCU
+/// read-side operation that takes/drops it; Context: non_block_start/end, preempt, IRQ, BH, RCU or migrate sections.
+/// </summary>
+public enum StepKind { Start, Yield, Call, Lock, Unlock, Read, Write, Update, Note, Context, Return }
 
-/// <summary>One line of a trace: a scheduled operation (start, read, write, update) or a note (a call, a lock operation, a message).</summary>
-public sealed record TraceStep(int Index, int Step, int Thread, StepKind Kind, string Text, int Depth, TaskContext? Context)
+/// <summary>
+/// One event of a trace as the reports show it: a scheduled operation (start, yield, read, write, update) or an event
+/// of the model or kernel layer (a call, a lock operation, a context change, a note). <see cref="Depth"/> is the call
+/// depth: a kernel event's own, else the task's stack depth at the event. <see cref="Data"/> is the typed event.
+/// </summary>
+public sealed record TraceStep(int Index, int Step, int Thread, StepKind Kind, string Text, int Depth, TaskContext? Context, TraceData Data)
 {
     public bool IsOperation => Kind is StepKind.Start or StepKind.Yield or StepKind.Read or StepKind.Write or StepKind.Update;
+
+    /// <summary>Function exits: kept in the steps (indices follow the trace), left out of every rendering.</summary>
+    public bool IsShown => Kind != StepKind.Return;
 }
 
 /// <summary>A lane of the viewer: one simulated thread (a kernel task).</summary>
@@ -94,7 +103,7 @@ public static class TraceCapture
         IReadOnlyList<KeyValuePair<string, string>> header, ReplayResult replay,
         Func<Violation, IEnumerable<(string Property, Violation Report)>> classify)
     {
-        var steps = replay.Trace.Select((e, i) => Classify(i, e)).ToList();
+        var steps = Steps(replay.Trace);
         var lanes = replay.Trace.GroupBy(e => e.Thread).OrderBy(g => g.Key).Select(g => new Lane(g.Key, g.First().ThreadName)).ToList();
         var findings = new List<TraceFinding>();
         foreach (var v in replay.Violations)
@@ -145,7 +154,7 @@ public static class TraceCapture
         var before = LastOf(steps, thread, position);
         for (var i = Math.Max(position, 0); i < steps.Count; i++)
         {
-            if (steps[i].Thread != thread) continue;
+            if (steps[i].Thread != thread || !steps[i].IsShown) continue;
             var sameRun = before < 0 || steps[i].Step == steps[before].Step;
             var sameFunction = atReport != null && steps[i].Context != null && steps[i].Context!.Stack.SequenceEqual(atReport.Stack);
             if (sameRun && sameFunction && steps[i].Kind is StepKind.Lock or StepKind.Unlock) return i;
@@ -157,48 +166,56 @@ public static class TraceCapture
     private static int LastOf(List<TraceStep> steps, int thread, int before)
     {
         for (var i = Math.Min(before < 0 ? steps.Count : before, steps.Count) - 1; i >= 0; i--)
-            if (steps[i].Thread == thread) return i;
+            if (steps[i].Thread == thread && steps[i].IsShown) return i;
         return -1;
     }
 
-    private static readonly Regex LockOp = new(@"^(raw_spin_lock|spin_lock(_irq)?|(read|write)_lock(_irq)?|mutex_lock|down_(read|write)(_trylock)?|srcu_read_lock|rcu_read_lock)\(", RegexOptions.Compiled);
-    private static readonly Regex UnlockOp = new(@"^(raw_spin_unlock|spin_unlock(_irq)?|(read|write)_unlock(_irq)?|mutex_unlock|up_(read|write)|srcu_read_unlock|rcu_read_unlock)\(", RegexOptions.Compiled);
-    private static readonly Regex Call = new(@"^[A-Za-z_][A-Za-z0-9_]*\(\)$", RegexOptions.Compiled);
-    private static readonly Regex Namespaces = new(@"\b(?:System|Lockstep)(?:\.[A-Za-z_][A-Za-z0-9_]*)*\.(?=[A-Za-z_])", RegexOptions.Compiled);
-
-    private static readonly Regex Generic = new(@"([A-Za-z_][A-Za-z0-9_]*)`\d+\[([^\[\]]*)\]", RegexOptions.Compiled);
-    private static readonly Regex SameUpdate = new(@"^update (.+?): (.*) -> \2$", RegexOptions.Compiled);
-
-    /// <summary>
-    /// Values as a reader wants them: no .NET namespaces ("Lockstep.Models.mm.mm_struct" is "mm_struct"), generics as
-    /// List&lt;T&gt;, and an update of an object whose printed value does not change as "update x (T)".
-    /// </summary>
-    public static string Tidy(string text)
+    /// <summary>The steps of a trace, one per event, classified by the event's type.</summary>
+    public static List<TraceStep> Steps(IReadOnlyList<TraceEvent> trace)
     {
-        text = Namespaces.Replace(text, "");
-        for (var i = 0; i < 4 && Generic.IsMatch(text); i++) text = Generic.Replace(text, "$1<$2>");
-        var same = SameUpdate.Match(text);
-        return same.Success ? $"update {same.Groups[1].Value} ({same.Groups[2].Value})" : text;
+        var steps = new List<TraceStep>(trace.Count);
+        for (var i = 0; i < trace.Count; i++) steps.Add(Classify(i, trace[i]));
+        return steps;
     }
 
     private static TraceStep Classify(int index, TraceEvent e)
     {
         var context = e.Annotation as TaskContext;
-        if (!e.IsNote)
+        var kind = e.Data switch
         {
-            var kind = e.Text switch
-            {
-                "start" => StepKind.Start,
-                "yield" => StepKind.Yield,
-                var t when t.StartsWith("read ", StringComparison.Ordinal) => StepKind.Read,
-                var t when t.StartsWith("write ", StringComparison.Ordinal) => StepKind.Write,
-                _ => StepKind.Update,
-            };
-            return new TraceStep(index, e.Step, e.Thread, kind, Tidy(e.Text), context?.Stack.Count ?? 0, context);
-        }
-        var text = e.Text.TrimStart(' ');
-        var depth = (e.Text.Length - text.Length) / 2;
-        var k = LockOp.IsMatch(text) ? StepKind.Lock : UnlockOp.IsMatch(text) ? StepKind.Unlock : Call.IsMatch(text) ? StepKind.Call : StepKind.Note;
-        return new TraceStep(index, e.Step, e.Thread, k, text, depth, context);
+            ThreadStarted => StepKind.Start,
+            ThreadYielded => StepKind.Yield,
+            SharedAccess { Access: SharedAccessKind.Read } => StepKind.Read,
+            SharedAccess { Access: SharedAccessKind.Write } => StepKind.Write,
+            SharedAccess => StepKind.Update,
+            FunctionEntered => StepKind.Call,
+            FunctionLeft => StepKind.Return,
+            LockOperation { Outcome: LockOutcome.Released } => StepKind.Unlock,
+            LockOperation { Outcome: LockOutcome.TrylockFailed } => StepKind.Note,
+            LockOperation => StepKind.Lock,
+            SrcuOperation { Op: SrcuOp.ReadLock } => StepKind.Lock,
+            SrcuOperation { Op: SrcuOp.ReadUnlock } => StepKind.Unlock,
+            ContextChange => StepKind.Context,
+            _ => StepKind.Note,
+        };
+        var depth = e.Data is KernelTraceData k ? k.Depth : context?.Stack.Count ?? 0;
+        return new TraceStep(index, e.Step, e.Thread, kind, e.Data.Text, depth, context, e.Data);
     }
+}
+
+/// <summary>The trace as explain and replay print it: a line per shown step.</summary>
+public static class TraceText
+{
+    /// <summary>
+    /// "step  task  what": a scheduled operation marked "* ", every other event indented by its call depth (as the
+    /// kernel's nesting reads), function exits left out.
+    /// </summary>
+    public static IEnumerable<string> Lines(IReadOnlyList<TraceEvent> trace)
+    {
+        foreach (var s in TraceCapture.Steps(trace))
+            if (s.IsShown) yield return Line(s, trace[s.Index].ThreadName);
+    }
+
+    public static string Line(TraceStep s, string threadName)
+        => $"{s.Step,4}  {threadName,-16}  {(s.IsOperation ? "* " : new string(' ', 2 * s.Depth))}{s.Text}";
 }

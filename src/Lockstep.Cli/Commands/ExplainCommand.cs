@@ -36,14 +36,13 @@ public static class ExplainCommand
             if (format == "lkml") Console.Write(Lkml.Render(trace));
             return 0;
         }
-        var (proposal, config, scenario, _, replay) = Suite.Replay(registry, token);
+        var (proposal, config, scenario, _, replay) = Suite.Replay(registry, token, TaskContext.Of);
         Console.WriteLine($"proposal: {proposal.Id} ({proposal.Title}; {proposal.Source})");
         Console.WriteLine($"config:   {config.Describe()}");
         Console.WriteLine($"scenario: {scenario.Id}: {scenario.Description}");
         Console.WriteLine();
         Console.WriteLine("step  task              what");
-        foreach (var e in replay.Trace)
-            Console.WriteLine($"{e.Step,4}  {e.ThreadName,-16}  {(e.IsNote ? "" : "* ")}{e.Text}");
+        foreach (var line in TraceText.Lines(replay.Trace)) Console.WriteLine(line);
         Console.WriteLine();
         if (replay.Divergence != null) Console.Error.WriteLine($"lockstep: warning: {replay.Divergence}");
         if (replay.Violations.Count == 0) Console.WriteLine("(this execution reports nothing)");

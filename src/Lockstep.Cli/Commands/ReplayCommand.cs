@@ -19,8 +19,7 @@ public static class ReplayCommand
         var replay = Explorer.Replay(demo.Model(), o.Positional[1]);   // FormatException on a malformed token
         Console.WriteLine($"program: {demo.Display}");
         Console.WriteLine("step  thread            what");
-        foreach (var e in replay.Trace)
-            Console.WriteLine($"{e.Step,4}  {e.ThreadName,-16}  {(e.IsNote ? "" : "* ")}{e.Text}");
+        foreach (var line in Lockstep.Reporting.TraceText.Lines(replay.Trace)) Console.WriteLine(line);
         Console.WriteLine();
         if (replay.Divergence != null) Console.Error.WriteLine($"lockstep: warning: {replay.Divergence}");
         if (replay.Violations.Count == 0) Console.WriteLine("(this execution reports nothing)");
