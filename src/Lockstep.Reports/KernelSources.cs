@@ -16,6 +16,10 @@ public static class KernelSources
     private static readonly Dictionary<string, string> ModelFiles = new(StringComparer.Ordinal)
     {
         ["Lockstep.Models/mm/MmuNotifier.cs"] = "mm/mmu_notifier.c",
+        ["Lockstep.Models/include/linux/MmuNotifier.cs"] = "include/linux/mmu_notifier.h",
+        ["Lockstep.Models/kernel/Fork.cs"] = "kernel/fork.c",
+        ["Lockstep.Models/lib/TestHmm.cs"] = "lib/test_hmm.c",
+        ["Lockstep.Models/virt/kvm/KvmMm.cs"] = "virt/kvm/kvm_mm.h",
         ["Lockstep.Models/mm/OomKill.cs"] = "mm/oom_kill.c",
         ["Lockstep.Models/mm/Mmap.cs"] = "mm/mmap.c",
         ["Lockstep.Models/mm/MmTypes.cs"] = "include/linux/mm_types.h",
@@ -23,8 +27,8 @@ public static class KernelSources
         ["Lockstep.Models/virt/kvm/PfnCache.cs"] = "virt/kvm/pfncache.c",
         ["Lockstep.Models/virt/kvm/KvmHost.cs"] = "include/linux/kvm_host.h",
         ["Lockstep.Models/arch/x86/kvm/Mmu.cs"] = "arch/x86/kvm/mmu/mmu.c",
-        ["Lockstep.Kernel/Srcu.cs"] = "kernel/rcu/srcutree.c",
-        ["Lockstep.Kernel/Wait.cs"] = "kernel/workqueue.c",
+        ["Lockstep.Kernel/rcu/Srcu.cs"] = "kernel/rcu/srcutree.c",
+        ["Lockstep.Kernel/sched/Wait.cs"] = "kernel/workqueue.c",
     };
 
     /// <summary>Functions the models name explicitly, and the kernel's conventions for the rest (first match wins).</summary>

@@ -1,0 +1,180 @@
+using System.Runtime.CompilerServices;
+using System.Text;
+using Lockstep.Engine;
+
+namespace Lockstep.Kernel;
+
+/// <summary>kernel/sched (core.c, might_sleep, schedule) and the preemption, IRQ and non_block state (KERNEL-FACTS §4.2, §4.3, §4.6).</summary>
+public static partial class Api
+{
+    // ---- preemption, IRQs, non_block (§4.2, §4.3) ----
+
+    // The public functions are what model code calls: they record a ContextChange when tracing. The lock functions
+    // change the same state through the private ones, as part of their own LockOperation.
+
+    public static void preempt_disable()
+    {
+        var t = current;
+        t.preempt_count++;
+        if (Sim.Tracing) Context(t, "preempt_disable", ContextSection.Preempt, opens: true, t.preempt_count & 0xff);
+    }
+
+    public static void preempt_enable()
+    {
+        var t = current;
+        t.preempt_count--;
+        if (Sim.Tracing) Context(t, "preempt_enable", ContextSection.Preempt, opens: false, t.preempt_count & 0xff);
+    }
+
+    public static void local_irq_disable()
+    {
+        var t = current;
+        t.irqs_disabled = true;
+        if (Sim.Tracing) Context(t, "local_irq_disable", ContextSection.Irq, opens: true, 1);
+    }
+
+    public static void local_irq_enable()
+    {
+        var t = current;
+        t.irqs_disabled = false;
+        if (Sim.Tracing) Context(t, "local_irq_enable", ContextSection.Irq, opens: false, 0);
+    }
+
+    /// <summary>On !RT adds SOFTIRQ_DISABLE_OFFSET to the preempt count; on RT it is a per-CPU local lock (no atomic context).</summary>
+    public static void local_bh_disable()
+    {
+        var t = current;
+        t.softirq_disable_cnt++;
+        if (!Config.PREEMPT_RT) t.preempt_count += SOFTIRQ_DISABLE_OFFSET;
+        if (Sim.Tracing) Context(t, "local_bh_disable", ContextSection.BottomHalf, opens: true, t.softirq_disable_cnt);
+    }
+
+    public static void local_bh_enable()
+    {
+        var t = current;
+        t.softirq_disable_cnt--;
+        if (!Config.PREEMPT_RT) t.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+        if (Sim.Tracing) Context(t, "local_bh_enable", ContextSection.BottomHalf, opens: false, t.softirq_disable_cnt);
+    }
+
+    public static void non_block_start()
+    {
+        var t = current;
+        t.non_block_count++;
+        if (Sim.Tracing) Context(t, "non_block_start", ContextSection.NonBlock, opens: true, t.non_block_count);
+    }
+
+    public static void non_block_end()
+    {
+        var t = current;
+        if (t.non_block_count == 0)
+        {
+            if (Sim.Tracing) Context(t, "non_block_end", ContextSection.NonBlock, opens: false, 0);
+            Sim.Report(KernelLog.Warning("non-block-underflow", "WARNING: non_block_end() without non_block_start()", "non_block_end"));
+            return;
+        }
+        t.non_block_count--;
+        if (Sim.Tracing) Context(t, "non_block_end", ContextSection.NonBlock, opens: false, t.non_block_count);
+    }
+
+    public static void migrate_disable()
+    {
+        var t = current;
+        t.migration_disabled++;
+        if (Sim.Tracing) Context(t, "migrate_disable", ContextSection.Migrate, opens: true, t.migration_disabled);
+    }
+
+    public static void migrate_enable()
+    {
+        var t = current;
+        t.migration_disabled--;
+        if (Sim.Tracing) Context(t, "migrate_enable", ContextSection.Migrate, opens: false, t.migration_disabled);
+    }
+
+    private static void Context(TaskStruct t, string call, ContextSection section, bool opens, int count)
+        => Sim.Emit(new ContextChange(call, section, opens, count, t.stack.Count));
+
+    // ---- might_sleep (§4.2) ----
+
+    public static void might_sleep([CallerFilePath] string file = "", [CallerLineNumber] int line = 0)
+        => __might_resched(KernelSource(file), line, 0, "__might_sleep");
+
+    /// <summary>
+    /// kernel/sched/core.c __might_resched: silent iff preempt_count + (rcu depth &lt;&lt; 8) == offsets, IRQs on and
+    /// non_block_count == 0; else the splat of §4.2 (property S2).
+    /// </summary>
+    public static void __might_resched(string file, int line, int offsets, params string[] innermost)
+    {
+        var t = current;
+        if (!Config.DEBUG_ATOMIC_SLEEP) return;
+        var rcuDepth = Config.PreemptRcu ? t.rcu_read_lock_nesting : 0;
+        if (t.preempt_count + (rcuDepth << MIGHT_RESCHED_RCU_SHIFT) == offsets && !t.irqs_disabled && t.non_block_count == 0)
+            return;
+        var sb = new StringBuilder();
+        sb.AppendLine($"BUG: sleeping function called from invalid context at {file}:{line}");
+        sb.AppendLine($"in_atomic(): {(t.in_atomic() ? 1 : 0)}, irqs_disabled(): {(t.irqs_disabled ? 1 : 0)}, non_block: {t.non_block_count}, pid: {t.pid}, name: {t.comm}");
+        sb.AppendLine($"preempt_count: {t.preempt_count:x}, expected: {offsets & MIGHT_RESCHED_PREEMPT_MASK:x}");
+        if (Config.PreemptRcu)
+            sb.AppendLine($"RCU nest depth: {rcuDepth}, expected: {offsets >> MIGHT_RESCHED_RCU_SHIFT}");
+        if (Config.PROVE_LOCKING) t.Kernel.Lockdep.HeldLocks(sb, t);
+        sb.AppendLine(KernelLog.Banner(t));
+        var frames = new List<string> { "__might_resched" };
+        frames.AddRange(innermost);
+        KernelLog.CallTrace(sb, t, frames.ToArray());
+        Kernel.State.TaintWarn = true;
+        var culprit = innermost.Length > 0 ? innermost[^1] : "might_sleep";
+        Sim.Report(new KernelReport("might-sleep", $"BUG: sleeping function called from invalid context at {file}:{line}",
+            sb.ToString(), t.ToString(), $"{culprit} in {Caller(t)}", Config));
+    }
+
+    /// <summary>schedule_debug: a voluntary sleep in atomic or non-blocking context (§4.3).</summary>
+    private static void schedule_debug()
+    {
+        var t = current;
+        if (t.in_atomic())
+            ScheduleBug($"BUG: scheduling while atomic: {t.comm}/{t.pid}/0x{t.preempt_count:x8}", "scheduling-while-atomic");
+        else if (t.non_block_count != 0 && Config.DEBUG_ATOMIC_SLEEP)
+            ScheduleBug($"BUG: scheduling in a non-blocking section: {t.comm}/{t.pid}/{t.non_block_count}", "scheduling-in-non-block");
+    }
+
+    private static void ScheduleBug(string headline, string kind)
+    {
+        var t = current;
+        var sb = new StringBuilder();
+        sb.AppendLine(headline);
+        if (Config.PROVE_LOCKING) t.Kernel.Lockdep.HeldLocks(sb, t);
+        sb.AppendLine(KernelLog.Banner(t));
+        KernelLog.CallTrace(sb, t, "__schedule_bug", "__schedule", "schedule");
+        Kernel.State.TaintWarn = true;
+        Sim.Report(new KernelReport(kind, headline, sb.ToString(), t.ToString(), Caller(t), Config));
+    }
+
+    private static string KernelSource(string path)
+    {
+        var i = path.Replace('\\', '/').LastIndexOf("/src/Lockstep.", StringComparison.Ordinal);
+        return i < 0 ? Path.GetFileName(path) : path[(i + 5)..];
+    }
+
+    // ---- task state and sleeping (§4.6) ----
+
+    public static Op<int> set_current_state(int state) => current.__state.Write(state);
+
+    public static Op<int> __set_current_state(int state) => current.__state.Write(state);
+
+    /// <summary>Sleeps until the task state is TASK_RUNNING again (a wakeup that came first makes it return at once).</summary>
+    public static async SimTask schedule()
+    {
+        schedule_debug();
+        await current.__state.WaitUntil(static s => s == TaskState.TASK_RUNNING);
+    }
+
+    /// <summary>A timed sleep: the model has no clock, so time passing is a yield to everyone else.</summary>
+    public static async SimTask schedule_timeout_idle(int ticks)
+    {
+        schedule_debug();
+        await Sim.Yield();
+    }
+
+    public static async SimTask<bool> wake_up_process(TaskStruct p)
+        => await p.__state.Update(static _ => TaskState.TASK_RUNNING) != TaskState.TASK_RUNNING;
+}

@@ -1,0 +1,19 @@
+using Lockstep.Engine;
+using Lockstep.Kernel;
+
+namespace Lockstep.Models.mm;
+
+/// <summary>kernel/fork.c: mm_count (mmgrab/mmdrop).</summary>
+public partial class Mm
+{
+    public virtual async SimTask mmgrab(mm_struct mm) => await mm.mm_count.Update(static c => c + 1);
+
+    public virtual async SimTask mmdrop(mm_struct mm)
+    {
+        var before = await mm.mm_count.Update(static c => c - 1);
+        if (before <= 0)
+            Sim.Report(KernelLog.Warning("mmdrop-underflow", "BUG: mmdrop of an mm_struct whose mm_count is already 0", "mm_count"));
+        else if (before == 1 && mm.notifier_subscriptions is { } subs && !subs.list.Peek.IsEmpty)
+            Sim.Report(KernelLog.Warning("subscriptions-destroy", "kernel BUG at mm/mmu_notifier.c: __mmu_notifier_subscriptions_destroy with subscribers left", "destroy"));
+    }
+}
