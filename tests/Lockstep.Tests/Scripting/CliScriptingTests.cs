@@ -131,4 +131,53 @@ public sealed class CliScriptingTests : IDisposable
         Assert.Contains("gfn_to_pfn_cache_invalidate_start", explained.Out);
         FailsWithOneLine("lockstep: the token names proposal 'user-raw', which is not loaded (a user patch? give the same --patch files)", "explain", token);
     }
+
+    [Fact]
+    public void APatchThatThrowsWhileExploringIsAModelCrashOfItsCellsWithAToken()
+    {
+        var patch = Write("crash.csx", """
+            sealed class Crash : KvmMain
+            {
+                public Crash(Mm mm) : base(mm) { }
+                public override SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
+                    => throw new InvalidOperationException("Collection was modified");
+            }
+            Register(new Proposal("crash", "start throws", "test") { Kvm = m => new Crash(m) });
+            """);
+        var (exit, output, error) = Run("check", "--patch", patch, "--config", "default", "--scenario", "munmap-vs-fault");
+        Assert.Equal(3, exit);
+        Assert.Matches(@"(?m)^crash default +(\?   ){12} ", output);
+        var line = Assert.Single(error.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n'), l => l.StartsWith("lockstep: model error"));
+        Assert.Matches(@"^lockstep: model error in crash/default/munmap-vs-fault: model code threw InvalidOperationException in thread 'qemu/4992': Collection was modified \(token crash/default/munmap-vs-fault/[0-9a-f]{8}/s1\.\S+\)$", line);
+    }
+
+    [Fact]
+    public void APatchThatLoopsWithoutASchedulingPointIsAbandonedAsAModelError()
+    {
+        var release = Path.Combine(_directory, "release");
+        var patch = Write("loops.csx", $$"""
+            sealed class Loops : KvmMain
+            {
+                public Loops(Mm mm) : base(mm) { }
+                public override SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
+                {
+                    while (!System.IO.File.Exists(@"{{release}}")) System.Threading.Thread.Sleep(10);
+                    return base.kvm_mmu_notifier_invalidate_range_start(mn, range);
+                }
+            }
+            Register(new Proposal("loops", "start never returns", "test") { Kvm = m => new Loops(m) });
+            """);
+        try
+        {
+            var (exit, output, error) = Run("check", "--patch", patch, "--proposal", "loops,mainline", "--config", "default", "--scenario", "munmap-vs-fault", "--stall-seconds", "2");
+            Assert.Equal(3, exit);
+            Assert.Matches(@"(?m)^loops default +(\?   ){12} ", output);
+            Assert.Matches(@"(?m)^mainline default +(ok  ){12} ", output);
+            Assert.Contains("lockstep: model error in loops/default/munmap-vs-fault: an execution ran 2 s without reaching a scheduling point", error);
+        }
+        finally
+        {
+            File.WriteAllText(release, "");
+        }
+    }
 }
