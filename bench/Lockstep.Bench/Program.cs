@@ -4,6 +4,7 @@ namespace Lockstep.Bench;
 
 /// <summary>
 /// quick: a timed table in well under a minute (what the README reports); breakdown: engine alone vs DPOR per step;
+/// startup: how soon a check of a user script gives its result, cold and cached;
 /// bdn: BenchmarkDotNet over the same programs (further arguments go to BenchmarkSwitcher, e.g. --filter "*").
 /// Run in Release: dotnet run -c Release --project bench/Lockstep.Bench -- quick
 /// </summary>
@@ -18,11 +19,13 @@ public static class Program
                 return Quick.Run();
             case "breakdown":
                 return Breakdown.Run();
+            case "startup":
+                return Startup.Run();
             case "bdn":
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
                 return 0;
             default:
-                Console.Error.WriteLine($"Lockstep.Bench: unknown mode '{mode}' (known: quick, bdn)");
+                Console.Error.WriteLine($"Lockstep.Bench: unknown mode '{mode}' (known: quick, breakdown, startup, bdn)");
                 return 2;
         }
     }
