@@ -53,9 +53,10 @@ public static class Suite
         Action<int>? started = null, Action<ScenarioRun>? done = null)
     {
         var results = new ScenarioRun?[jobs.Count];
+        var completed = new bool[jobs.Count];   // its result is in and reported (under the lock on results)
         var beats = new long[jobs.Count];
         var next = 0;
-        var running = new List<(int Job, Thread Thread)>();
+        var running = new List<int>();
         var clock = System.Diagnostics.Stopwatch.StartNew();
         using var finished = new AutoResetEvent(false);
         void Start(int i)
@@ -70,19 +71,20 @@ public static class Suite
                 {
                     if (results[i] != null) return;   // abandoned as stalled meanwhile
                     results[i] = run;
+                    done?.Invoke(run);
+                    completed[i] = true;
                 }
-                done?.Invoke(run);
                 finished.Set();
             }) { IsBackground = true, Name = $"lockstep job {i}" };
-            running.Add((i, thread));
+            running.Add(i);
             thread.Start();
         }
         while (true)
         {
-            running.RemoveAll(r => !r.Thread.IsAlive);
+            lock (results) running.RemoveAll(i => completed[i]);   // done or abandoned: its slot is free
             while (running.Count < Math.Max(1, parallelism) && next < jobs.Count) Start(next++);
             if (running.Count == 0) break;
-            foreach (var (i, _) in running.ToList())
+            foreach (var i in running.ToList())
             {
                 var idle = TimeSpan.FromSeconds((clock.ElapsedTicks - Volatile.Read(ref beats[i])) / (double)System.Diagnostics.Stopwatch.Frequency);
                 if (idle < stallLimit) continue;
@@ -93,9 +95,10 @@ public static class Suite
                 {
                     if (results[i] != null) continue;
                     results[i] = stalled;
+                    done?.Invoke(stalled);
+                    completed[i] = true;
                 }
-                running.RemoveAll(r => r.Job == i);
-                done?.Invoke(stalled);
+                running.Remove(i);
             }
             finished.WaitOne(TimeSpan.FromMilliseconds(100));
         }

@@ -42,6 +42,7 @@ public sealed class BrowserFixture : IAsyncLifetime
     }
 }
 
+[Collection(nameof(Lockstep.Tests.Scripting.ConsoleCapture))]
 public class BrowserTests(BrowserFixture fixture) : IClassFixture<BrowserFixture>
 {
     private static readonly string Screenshots = Path.Combine(AppContext.BaseDirectory, "screenshots");

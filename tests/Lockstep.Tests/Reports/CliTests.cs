@@ -4,6 +4,7 @@ using Lockstep.Reporting;
 namespace Lockstep.Tests.Reporting;
 
 /// <summary>The commands end to end on the real models: check --sarif/--json, graph, and where reports point in the kernel tree.</summary>
+[Collection(nameof(Lockstep.Tests.Scripting.ConsoleCapture))]
 public class CliTests
 {
     private static string Temp(string name) => Path.Combine(Directory.CreateTempSubdirectory("lockstep-cli-").FullName, name);

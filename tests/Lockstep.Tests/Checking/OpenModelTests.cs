@@ -1,0 +1,58 @@
+using Lockstep.Engine;
+using Lockstep.Models.mm;
+using Lockstep.Models.Scenarios;
+using Lockstep.Models.virt.kvm;
+using Op = Lockstep.Models.mm.mmu_notifier_ops.Op;
+
+namespace Lockstep.Tests.Checking;
+
+/// <summary>The open model's own rules: which ops a subscriber has, and what a world may be.</summary>
+public class OpenModelTests
+{
+    private sealed class StartOnly : mmu_notifier_ops
+    {
+        public override SimTask<int> invalidate_range_start(mmu_notifier subscription, mmu_notifier_range range) => SimTask<int>.FromValue(0);
+    }
+
+    [Fact]
+    public void ImplementsIsWhatTheSubscriberOverrides()
+    {
+        Assert.Equal(Op.invalidate_range_start, new StartOnly().Implements);
+        Assert.Equal(Op.invalidate_range_start | Op.invalidate_range_end | Op.clear_flush_young | Op.clear_young | Op.test_young | Op.release,
+            Implemented(typeof(KvmMain)));
+    }
+
+    /// <summary>The derivation reads the type only: an uninitialised instance will do (a real KvmMain is built inside a model run).</summary>
+    private static Op Implemented(Type t)
+        => (Op)typeof(mmu_notifier_ops).GetProperty(nameof(mmu_notifier_ops.Implements))!.GetValue(System.Runtime.CompilerServices.RuntimeHelpers.GetUninitializedObject(t))!;
+
+    [Theory]
+    [InlineData("overlap", "VMAs at 0x1000 and 0x1001 overlap")]
+    [InlineData("slot-outside", "VM 0: memslot at gfn 0x0 (4 pages at hva 0x1000) is not inside one VMA")]
+    [InlineData("slots-overlap", "VM 0: memslots at gfn 0x0 and 0x1 overlap")]
+    [InlineData("gpc-outside", "VM 0: gpc at hva 0x2000 is outside every VMA")]
+    [InlineData("no-vma", "a world needs at least one VMA")]
+    public void AnInconsistentWorldIsRefusedInOneLine(string world, string message)
+    {
+        var e = Assert.Throws<ArgumentException>(() => (world switch
+        {
+            "overlap" => WorldSpec.Builder().Vma(0x1000, 2).Vma(0x1001, 2),
+            "slot-outside" => WorldSpec.Builder().Vma(0x1000, 2).Vm(vm => vm.Memslot(0, 4, 0x1000)),
+            "slots-overlap" => WorldSpec.Builder().Vma(0x1000, 4).Vm(vm => vm.Memslot(0, 2, 0x1000).Memslot(1, 2, 0x1002)),
+            "gpc-outside" => WorldSpec.Builder().Vma(0x1000, 2).Vm(vm => vm.Memslot(0, 2, 0x1000).Gpc(0x2000)),
+            _ => WorldSpec.Builder(),
+        }).Build());
+        Assert.Equal(message, e.Message);
+    }
+
+    [Fact]
+    public void TheThreadsWorldIsOneVmaOneVmOneMemslotOneGpc()
+    {
+        var w = WorldSpec.GuestRam;
+        Assert.Equal(new VmaSpec(0x1000, 2), Assert.Single(w.Vmas));
+        var vm = Assert.Single(w.Vms);
+        Assert.Equal(new MemslotSpec(0, 2, 0x1000), Assert.Single(vm.Memslots));
+        Assert.Equal(0x1001UL, Assert.Single(vm.Gpcs));
+        Assert.Empty(w.Dmirrors);
+    }
+}
