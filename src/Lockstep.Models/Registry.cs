@@ -34,6 +34,7 @@ public sealed class Registry
     private readonly List<Proposal> _proposals = new();
     private readonly List<Scenario> _scenarios = new();
     private readonly Dictionary<object, Origin> _origins = new(ReferenceEqualityComparer.Instance);
+    private readonly Dictionary<string, string[]> _warnings = new();
     private Origin _loading = Origin.BuiltIn;
 
     public IReadOnlyList<Proposal> Proposals => _proposals;
@@ -75,6 +76,23 @@ public sealed class Registry
         _scenarios.Add(scenario);
         _origins[scenario] = _loading;
     }
+
+    /// <summary>
+    /// Maps a kind of report a user's check makes (<c>KernelLog.Warning(kind, ...)</c>) to the properties it violates; the
+    /// built-in kinds are in <see cref="Properties.Table"/>.
+    /// </summary>
+    public void RegisterWarning(string kind, params string[] properties)
+    {
+        if (Properties.Of(kind).Count > 0 || _warnings.ContainsKey(kind))
+            throw new ArgumentException($"report kind '{kind}' is mapped already (to {string.Join(",", PropertiesOf(kind))})");
+        if (properties.Length == 0 || properties.Any(p => !Properties.Ids.Contains(p)))
+            throw new ArgumentException($"report kind '{kind}' needs known properties (known: {string.Join(", ", Properties.Ids)})");
+        _warnings[kind] = properties;
+    }
+
+    /// <summary>The properties a kind of report violates: the table's, else a registered user kind's; none if unknown.</summary>
+    public IReadOnlyList<string> PropertiesOf(string kind)
+        => Properties.Of(kind) is { Count: > 0 } builtIn ? builtIn : _warnings.TryGetValue(kind, out var user) ? user : Array.Empty<string>();
 
     public Origin OriginOf(Proposal proposal) => _origins[proposal];
 

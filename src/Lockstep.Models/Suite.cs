@@ -32,8 +32,10 @@ public static class Suite
         foreach (var v in exploration.Violations)
         {
             var token = CheckToken.For(registry, proposal, config, scenario, v.Token).ToString();
-            var properties = Classify(v, scenario).ToList();
-            if (properties.Count == 0) modelError ??= $"{v.Message} (token {token})";
+            var properties = Classify(registry, v, scenario).ToList();
+            if (properties.Count == 0)
+                modelError ??= v is KernelReport ? $"report kind '{v.Kind}' maps to no property (a user check registers its kind: RegisterWarning(kind, property)): {v.Message} (token {token})"
+                    : $"{v.Message} (token {token})";
             foreach (var (property, report) in properties)
                 if (findings.All(f => f.Property != property))
                     findings.Add(new Finding(property, report, token));
@@ -106,21 +108,22 @@ public static class Suite
     }
 
     /// <summary>
-    /// Which properties a violation breaks, by the property table (<see cref="Properties.Of"/>); a hang is the hung-task
-    /// report (S4) plus the liveness property of each hung task. None: a model error (a crash, or a kind not in the table).
+    /// Which properties a violation breaks, by the property table and the registry's user kinds
+    /// (<see cref="Registry.PropertiesOf"/>); a hang is the hung-task report (S4) plus the liveness property of each hung
+    /// task. None: a model error (a crash, or a kind nobody mapped).
     /// </summary>
-    public static IEnumerable<(string Property, Violation Report)> Classify(Violation v, Scenario scenario)
+    public static IEnumerable<(string Property, Violation Report)> Classify(Registry registry, Violation v, Scenario scenario)
     {
         if (v is DeadlockViolation d)
         {
             var hung = HungTasks(d);
-            foreach (var p in Properties.Of(hung.Kind)) yield return (p, hung);
+            foreach (var p in registry.PropertiesOf(hung.Kind)) yield return (p, hung);
             foreach (var t in d.Blocked)
                 if (t.Tag is TaskStruct task && scenario.Liveness.TryGetValue(task.comm, out var p))
                     yield return (p, hung);
             yield break;
         }
-        foreach (var p in Properties.Of(v.Kind)) yield return (p, v);
+        foreach (var p in registry.PropertiesOf(v.Kind)) yield return (p, v);
     }
 
     /// <summary>A deadlock in the kernel's words: the hung-task detector's report for every blocked task.</summary>

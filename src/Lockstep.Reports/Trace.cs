@@ -92,7 +92,7 @@ public static class TraceCapture
             new("config", r.Config.Describe()),
             new("scenario", $"{r.Scenario.Id}: {r.Scenario.Description}"),
         };
-        return Build(token, r.Proposal.Id, r.Config.Name, r.Scenario.Id, header, r.Replay, v => Suite.Classify(v, r.Scenario));
+        return Build(token, r.Proposal.Id, r.Config.Name, r.Scenario.Id, header, r.Replay, v => Suite.Classify(registry, v, r.Scenario));
     }
 
     /// <summary>

@@ -48,9 +48,9 @@ public static class ExplainCommand
         if (replay.Violations.Count == 0) Console.WriteLine("(this execution reports nothing)");
         foreach (var v in replay.Violations)
         {
-            var props = string.Join(",", Suite.Classify(v, scenario).Select(x => x.Property).Distinct());
+            var props = string.Join(",", Suite.Classify(registry, v, scenario).Select(x => x.Property).Distinct());
             Console.WriteLine($"---- {props}: {v.Message}");
-            Console.WriteLine(Suite.Classify(v, scenario).Select(x => x.Report.Render()).FirstOrDefault() ?? v.Render());
+            Console.WriteLine(Suite.Classify(registry, v, scenario).Select(x => x.Report.Render()).FirstOrDefault() ?? v.Render());
         }
         return 0;
     }

@@ -36,11 +36,13 @@ public static class GraphCommand
         IReadOnlyList<KernelConfig> configs;
         IReadOnlyList<Lockstep.Models.Scenarios.Scenario> scenarios;
         List<KernelReport>? tokenReports = null;
+        Registry registry;
         if (token != null)
         {
             if (o.All("proposal").Count + o.All("config").Count + o.All("scenario").Count > 0)
                 throw new UsageException("--token names its proposal, config and scenario; leave out --proposal, --config, --scenario");
-            var replayed = Suite.Replay(ModelOptions.Load(o), token, TaskContext.Of);
+            registry = ModelOptions.Load(o);
+            var replayed = Suite.Replay(registry, token, TaskContext.Of);
             proposals = new[] { replayed.Proposal };
             configs = new[] { replayed.Config };
             scenarios = new[] { replayed.Scenario };
@@ -49,7 +51,7 @@ public static class GraphCommand
         else
         {
             var model = ModelOptions.Select(o);
-            (proposals, configs, scenarios) = (model.Proposals, model.Configs, model.Scenarios);
+            (registry, proposals, configs, scenarios) = (model.Registry, model.Proposals, model.Configs, model.Scenarios);
         }
         var strategy = StrategyOptions.Factory(o, CheckCommand.DefaultExecutions);
         var exploration = StrategyOptions.Exploration(o, CheckCommand.DefaultExecutions) with { StopOnFirstViolation = false };
@@ -70,7 +72,7 @@ public static class GraphCommand
                         var result = Explorer.Explore(s.Model(kernel, p), strategy(), exploration with { Progress = progress.Executions });
                         runs.Add((s.Id, kernel.Lockdep));
                         reports.AddRange(result.Violations.OfType<KernelReport>());
-                        var findings = result.Violations.SelectMany(v => Suite.Classify(v, s).Select(x => new Finding(x.Property, x.Report, v.Token))).ToList();
+                        var findings = result.Violations.SelectMany(v => Suite.Classify(registry, v, s).Select(x => new Finding(x.Property, x.Report, v.Token))).ToList();
                         progress.RunFinished(new ScenarioRun(p, c, s, result, findings, null));
                     }
                     var title = $"{p.Id} {c.Name}" + (scenarios.Count == 1 ? $" · {scenarios[0].Id}" : "");

@@ -228,7 +228,7 @@ public class TraceEventTests
                     foreach (var line in TraceText.Lines(replay.Trace))
                         foreach (var bad in Internals)
                             Assert.False(line.Contains(bad, StringComparison.Ordinal), $"{where}: '{bad}' in trace line: {line}");
-                    var trace = TraceCapture.Build("t", proposal.Id, config.Name, scenario.Id, [], replay, v => Suite.Classify(v, scenario));
+                    var trace = TraceCapture.Build("t", proposal.Id, config.Name, scenario.Id, [], replay, v => Suite.Classify(registry, v, scenario));
                     foreach (var text in new[] { Html.Explain(trace), Lkml.Render(trace) })
                         foreach (var bad in new[] { "System.", "Lockstep.Models", "Lockstep.Kernel", "`1[" })
                             Assert.False(text.Contains(bad, StringComparison.Ordinal), $"{where}: '{bad}' in the HTML or LKML text");

@@ -16,6 +16,8 @@ namespace Lockstep.Tests.Reporting;
 internal static class SyntheticRun
 {
     public const string Proposal = "synthetic";
+
+    private static readonly Registry Registry = Registry.WithBuiltIns();
     public const string Scenario = "abba";
 
     /// <summary>The tasks' liveness roles (their bodies are the model's, below).</summary>
@@ -71,7 +73,7 @@ internal static class SyntheticRun
             new("config", config.Describe()),
             new("scenario", $"{Scenario}: {Description.Description}"),
         };
-        return TraceCapture.Build(Token(config, v), Proposal, config.Name, Scenario, header, replay, x => Suite.Classify(x, Description));
+        return TraceCapture.Build(Token(config, v), Proposal, config.Name, Scenario, header, replay, x => Suite.Classify(Registry, x, Description));
     }
 
     /// <summary>A check run over the synthetic model: a cell per property, the first finding of each violated one.</summary>
@@ -82,7 +84,7 @@ internal static class SyntheticRun
         var traces = new Dictionary<string, ExplainedTrace>();
         foreach (var p in Properties.Ids)
         {
-            var hit = result.Violations.SelectMany(v => Suite.Classify(v, Description).Select(c => (v, c.Property, c.Report)))
+            var hit = result.Violations.SelectMany(v => Suite.Classify(Registry, v, Description).Select(c => (v, c.Property, c.Report)))
                 .FirstOrDefault(x => x.Property == p);
             if (hit.v == null)
             {

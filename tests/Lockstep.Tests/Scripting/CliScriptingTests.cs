@@ -180,4 +180,31 @@ public sealed class CliScriptingTests : IDisposable
             File.WriteAllText(release, "");
         }
     }
+
+    [Fact]
+    public void APatchCanAddACheckOfItsOwnAndMapItsKindToAProperty()
+    {
+        const string check = """
+            sealed class Checked : KvmMain
+            {
+                public Checked(Mm mm) : base(mm) { }
+                public override async SimTask kvm_mmu_notifier_invalidate_range_end(mmu_notifier mn, mmu_notifier_range range)
+                {
+                    await base.kvm_mmu_notifier_invalidate_range_end(mn, range);
+                    Sim.Report(KernelLog.Warning("end-seen", "WARNING: an end was delivered", "end"));
+                }
+            }
+            Register(new Proposal("checked", "a check of its own", "test") { Kvm = m => new Checked(m) });
+            """;
+        var mapped = Write("mapped.csx", check + "\nRegisterWarning(\"end-seen\", \"S6\");\n");
+        var (exit, output, error) = Run("check", "--patch", mapped, "--config", "default", "--scenario", "munmap-vs-fault");
+        Assert.Equal(0, exit);
+        Assert.Matches(@"(?m)^checked default +(ok  ){5}XX  ", output);
+        Assert.Contains("WARNING: an end was delivered", output);
+
+        var unmapped = Write("unmapped.csx", check);
+        (exit, _, error) = Run("check", "--patch", unmapped, "--config", "default", "--scenario", "munmap-vs-fault");
+        Assert.Equal(3, exit);
+        Assert.Contains("lockstep: model error in checked/default/munmap-vs-fault: report kind 'end-seen' maps to no property", error);
+    }
 }
