@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Reflection;
 using Lockstep.Kernel;
 using Lockstep.Models;
 using Lockstep.Reporting;
@@ -70,7 +69,7 @@ public static class CheckCommand
         {
             var traces = TraceCapture.ForCells(registry, results);
             if (html != null) Write(html, Lockstep.Reporting.Html.Check(results, traces));
-            if (sarif != null) Write(sarif, Sarif.Render(results, Sarif.FromTraces(traces), Version));
+            if (sarif != null) Write(sarif, Sarif.Render(results, Sarif.FromTraces(traces), Registry.Version));
             if (!quiet)
                 foreach (var (what, file) in new[] { ("HTML report", html), ("SARIF log", sarif) })
                     if (file != null && file != "-") Console.Error.WriteLine($"lockstep: wrote the {what} to {file}");
@@ -113,10 +112,6 @@ public static class CheckCommand
 
         public void RunFinished(ScenarioRun run) { lock (inner) inner.RunFinished(run); }
     }
-
-    /// <summary>The tool's version as the package states it.</summary>
-    public static string Version =>
-        typeof(CheckCommand).Assembly.GetCustomAttribute<AssemblyInformationalVersionAttribute>()?.InformationalVersion.Split('+')[0] ?? "0";
 
     internal static void Write(string target, string text)
     {

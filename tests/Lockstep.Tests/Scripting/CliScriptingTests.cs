@@ -5,40 +5,14 @@ using Lockstep.Models;
 
 namespace Lockstep.Tests.Scripting;
 
-/// <summary>Tests that swap Console.Out and Console.Error: they run alone, with no other test writing to the console.</summary>
-[CollectionDefinition(nameof(ConsoleCapture), DisableParallelization = true)]
-public sealed class ConsoleCapture;
-
 /// <summary>--patch and --world end to end: lockstep's commands with user scripts, their selection and their errors (exit 2, one line).</summary>
-[Collection(nameof(ConsoleCapture))]
-public sealed class CliScriptingTests : IDisposable
+public sealed class CliScriptingTests : CommandLineTest
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("lockstep-cli-scripting-").FullName;
-    private readonly string? _cache = Environment.GetEnvironmentVariable("LOCKSTEP_CACHE");
-
-    public CliScriptingTests() => Environment.SetEnvironmentVariable("LOCKSTEP_CACHE", Path.Combine(_directory, "cache"));
-
-    public void Dispose() => Environment.SetEnvironmentVariable("LOCKSTEP_CACHE", _cache);
-
     private string Write(string name, string text)
     {
         var path = Path.Combine(_directory, name);
         File.WriteAllText(path, text);
         return path;
-    }
-
-    private static (int Exit, string Out, string Error) Run(params string[] args)
-    {
-        var (stdout, stderr) = (Console.Out, Console.Error);
-        var (output, error) = (new StringWriter(), new StringWriter());
-        Console.SetOut(output);
-        Console.SetError(error);
-        try { return (Program.Main(args), output.ToString(), error.ToString()); }
-        finally
-        {
-            Console.SetOut(stdout);
-            Console.SetError(stderr);
-        }
     }
 
     private static void FailsWithOneLine(string line, params string[] args)

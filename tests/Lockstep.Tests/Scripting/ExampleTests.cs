@@ -1,20 +1,11 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Lockstep.Cli;
 
 namespace Lockstep.Tests.Scripting;
 
 /// <summary>Every file of examples/ through `lockstep check`, with the verdicts its comment promises (KERNEL-FACTS §6.1).</summary>
-[Collection(nameof(ConsoleCapture))]
-public sealed class ExampleTests : IDisposable
+public sealed class ExampleTests : CommandLineTest
 {
-    private readonly string _directory = Directory.CreateTempSubdirectory("lockstep-examples-").FullName;
-    private readonly string? _cache = Environment.GetEnvironmentVariable("LOCKSTEP_CACHE");
-
-    public ExampleTests() => Environment.SetEnvironmentVariable("LOCKSTEP_CACHE", Path.Combine(_directory, "cache"));
-
-    public void Dispose() => Environment.SetEnvironmentVariable("LOCKSTEP_CACHE", _cache);
-
     private static string Example(string name, [CallerFilePath] string here = "")
         => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "..", "examples", name));
 
@@ -22,15 +13,10 @@ public sealed class ExampleTests : IDisposable
     private (int Exit, string Error, Dictionary<string, string> Verdicts, JsonElement[] Cells) Check(params string[] args)
     {
         var json = Path.Combine(_directory, $"{Guid.NewGuid():n}.json");
-        var error = new StringWriter();
-        var stderr = Console.Error;
-        Console.SetError(error);
-        int exit;
-        try { exit = Program.Main(args.Concat(new[] { "--json", json, "--quiet" }).ToArray()); }
-        finally { Console.SetError(stderr); }
-        if (!File.Exists(json)) return (exit, error.ToString(), new(), Array.Empty<JsonElement>());
+        var (exit, _, error) = Run(args.Concat(new[] { "--json", json, "--quiet" }).ToArray());
+        if (!File.Exists(json)) return (exit, error, new(), Array.Empty<JsonElement>());
         var cells = JsonDocument.Parse(File.ReadAllText(json)).RootElement.GetProperty("results").EnumerateArray().ToArray();
-        return (exit, error.ToString(), cells.ToDictionary(c => $"{c.GetProperty("config").GetString()} {c.GetProperty("property").GetString()}",
+        return (exit, error, cells.ToDictionary(c => $"{c.GetProperty("config").GetString()} {c.GetProperty("property").GetString()}",
             c => c.GetProperty("verdict").GetString()!), cells);
     }
 
@@ -65,8 +51,8 @@ public sealed class ExampleTests : IDisposable
         var token = cells.First(c => c.GetProperty("property").GetString() == "S5").GetProperty("token").GetString()!;
         Assert.StartsWith("oom-notify-op/default/oom-reap-vs-fault/", token);
         // the token replays with the same patch, and is refused without it
-        Assert.Equal(0, Quiet(new[] { "explain", token, "--patch", Example("oom-notify-op.csx"), "--format", "lkml" }));
-        Assert.Equal(2, Quiet(new[] { "explain", token }));
+        Assert.Equal(0, Run("explain", token, "--patch", Example("oom-notify-op.csx"), "--format", "lkml").Exit);
+        Assert.Equal(2, Run("explain", token).Exit);
     }
 
     [Fact]
@@ -84,18 +70,5 @@ public sealed class ExampleTests : IDisposable
         Assert.Equal((0, ""), (exit, error));
         Violated(verdicts, "default L2", "rt L2", "rt S2");
         Assert.All(cells, c => Assert.True(c.GetProperty("exhaustive").GetBoolean()));
-    }
-
-    private static int Quiet(string[] args)
-    {
-        var (stdout, stderr) = (Console.Out, Console.Error);
-        Console.SetOut(TextWriter.Null);
-        Console.SetError(TextWriter.Null);
-        try { return Program.Main(args); }
-        finally
-        {
-            Console.SetOut(stdout);
-            Console.SetError(stderr);
-        }
     }
 }
