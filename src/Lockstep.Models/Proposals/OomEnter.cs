@@ -37,26 +37,21 @@ public class MmWithOomEnter : Mm
 }
 
 /// <summary>Part 2 of the v1 patch: the call from __oom_kill_process right after mmgrab(mm), task_lock held.</summary>
+/// <remarks>
+/// @@ -947,6 +947,9 @@ static void __oom_kill_process(struct task_struct *victim, const char *message)
+///  	mmgrab(mm);
+/// +	/* Notify MMU notifiers about the OOM event */
+/// +	mmu_notifier_oom_enter(mm);
+///  	/* Raise event before sending signal: task reaper must see this */
+///  	count_vm_event(OOM_KILL);
+/// </remarks>
 public sealed class OomEnterInOomKill : MmWithOomEnter
 {
     public OomEnterInOomKill(Kernel.Kernel kernel) : base(kernel) { }
 
-    public override async SimTask __oom_kill_process(task_struct victim, string message)
+    protected override async SimTask count_oom_kill_events(mm_struct mm)
     {
-        using var fn = KernelFunction.Enter();
-        var p = await find_lock_task_mm(victim);
-        if (p == null) return;
-        victim = p;
-        var mm = (await victim.mm.Read())!;
-        await mmgrab(mm);
-
-        await mmu_notifier_oom_enter(mm);   // + /* Notify MMU notifiers about the OOM event */
-
-        await do_send_sig_info_SIGKILL(victim);
-        await mark_oom_victim(victim, mm);
-        Sim.Note($"Killed process {victim.pid} ({victim.comm})");
-        await task_unlock(victim);
-        await queue_oom_reaper(victim, mm);
-        await mmdrop(mm);
+        await mmu_notifier_oom_enter(mm);
+        await base.count_oom_kill_events(mm);
     }
 }

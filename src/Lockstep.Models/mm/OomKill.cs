@@ -63,7 +63,7 @@ public partial class Mm
         victim = p;                                                 // 2.
         var mm = (await victim.mm.Read())!;                          // 3.
         await mmgrab(mm);
-        /* 4. count_vm_event(OOM_KILL); memcg_memory_event_mm */
+        await count_oom_kill_events(mm);                            // 4.
         await do_send_sig_info_SIGKILL(victim);                     // 5.
         await mark_oom_victim(victim, mm);                          // 6.
         Sim.Note($"Killed process {victim.pid} ({victim.comm})");   // 7. pr_err
@@ -71,6 +71,13 @@ public partial class Mm
         await queue_oom_reaper(victim, mm);                         // 10. (9: no other process shares mm)
         await mmdrop(mm);                                           // 11.
     }
+
+    /// <summary>
+    /// "Raise event before sending signal: task reaper must see this": count_vm_event(OOM_KILL) and
+    /// memcg_memory_event_mm(mm, MEMCG_OOM_KILL). The model keeps no event counters; a patch that adds a statement
+    /// between mmgrab and these events overrides this and calls the base after its own code.
+    /// </summary>
+    protected virtual SimTask count_oom_kill_events(mm_struct mm) => SimTask.CompletedTask;
 
     public virtual async SimTask<task_struct?> find_lock_task_mm(task_struct p)
     {
