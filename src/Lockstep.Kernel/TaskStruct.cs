@@ -57,5 +57,8 @@ public sealed class TaskStruct
     public override string ToString() => $"{comm}/{pid}";
 }
 
-/// <summary>One entry of a task's held-lock stack. <see cref="Read"/> is lockdep's read: 0 exclusive, 1 shared, 2 recursive read.</summary>
-public sealed record HeldLock(LockClass Class, object Instance, int Read, string Site);
+/// <summary>
+/// One entry of a task's held-lock stack. <see cref="Read"/> is lockdep's read: 0 exclusive, 1 shared, 2 recursive read;
+/// <see cref="Trylock"/> is held_lock->trylock (a trylock acquisition adds no dependencies, and check_prevs_add walks past it).
+/// </summary>
+public sealed record HeldLock(LockClass Class, object Instance, int Read, string Site, bool Trylock);

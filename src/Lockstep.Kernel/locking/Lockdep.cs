@@ -66,16 +66,18 @@ public sealed class Lockdep
     private bool On => _kernel.Config.PROVE_LOCKING;
 
     // Like lockdep's lock_chains: a held-lock chain plus the new acquisition, once validated, is not validated again.
-    // A cycle closed later is found when its closing dependency is added, so nothing is missed.
+    // A cycle closed later is found when its closing dependency is added, so nothing is missed. The key has each held
+    // lock's class and read, as hlock_id does, and also its trylock bit, which the kernel's key does not: check_prevs_add
+    // walks past held trylocks, so without it a chain's dependencies would depend on which of its variants ran first.
     private readonly HashSet<ulong> _validatedChains = new();
 
-    private static ulong ChainKey(TaskStruct task, LockClass cls, int read, bool trylock)
+    private static ulong ChainKey(TaskStruct task, LockClass cls, int read)
     {
         var h = 14695981039346656037UL;
         void Mix(long v) => h = (h ^ (ulong)v) * 1099511628211UL;
-        foreach (var held in task.held_locks) Mix(held.Class.Id * 4L + held.Read);
+        foreach (var held in task.held_locks) Mix(held.Class.Id * 8L + held.Read * 2L + (held.Trylock ? 1 : 0));
         Mix(-1);
-        Mix(cls.Id * 8L + read * 2L + (trylock ? 1 : 0));
+        Mix(cls.Id * 8L + read * 2L);
         return h;
     }
 
@@ -85,17 +87,21 @@ public sealed class Lockdep
     // Dependency kinds: bit (holderShared*2 + acquiredRecursive). E=exclusive holder, S=shared, R=recursive read, N=not.
     private static int Kind(int heldRead, int newRead) => 1 << ((heldRead != 0 ? 2 : 0) + (newRead == 2 ? 1 : 0));
 
-    /// <summary>lock_acquire: checks, then records the lock as held. <paramref name="sync"/> is lock_sync (acquire and release at once).</summary>
+    /// <summary>
+    /// lock_acquire (__lock_acquire): checks, then records the lock as held. <paramref name="sync"/> is lock_sync (acquire
+    /// and release at once). A trylock is only recorded: check_wait_context returns early for it and validate_chain
+    /// validates no trylock ("trylock can be done in any order"), kernel/locking/lockdep.c.
+    /// </summary>
     public void Acquire(TaskStruct task, LockClass cls, object instance, int read, bool trylock, string site, bool sync = false)
     {
         site = Site(task, site);
-        if (On && _validatedChains.Add(ChainKey(task, cls, read, trylock)))
+        if (On && !trylock && _validatedChains.Add(ChainKey(task, cls, read)))
         {
-            if (!trylock) CheckDeadlock(task, cls, read, site);
             CheckWaitContext(task, cls, site);
-            if (!trylock) AddDependencies(task, cls, read, site);
+            CheckDeadlock(task, cls, read, site);
+            check_prevs_add(task, cls, read, site);
         }
-        if (!sync) task.held_locks.Add(new HeldLock(cls, instance, read, site));
+        if (!sync) task.held_locks.Add(new HeldLock(cls, instance, read, site, trylock));
     }
 
     /// <summary>lock_release.</summary>
@@ -163,44 +169,74 @@ public sealed class Lockdep
         }
     }
 
+    /// <summary>
+    /// check_wait_context: the new lock's wait type must not exceed the strictest inner wait type of the held locks (the
+    /// task context itself allows LD_WAIT_MAX). It runs on every lockdep kernel; without PROVE_RAW_LOCK_NESTING,
+    /// LD_WAIT_CONFIG is LD_WAIT_SPIN (include/linux/lockdep_types.h), so only a sleeping lock under a spinning one trips it.
+    /// </summary>
     private void CheckWaitContext(TaskStruct task, LockClass cls, string site)
     {
-        if (!_kernel.Config.ProveRawLockNesting) return;
-        var inner = WaitType.Sleep;
+        var next = Wait(cls.WaitType);
+        if (next == 0) return;   // LD_WAIT_INV: not checked
+        var max = Wait(WaitType.Sleep) + 1;   // task_wait_context: LD_WAIT_MAX in task context
+        var inner = max;
+        HeldLock? strictest = null;
         foreach (var h in task.held_locks)
-            if (h.Class.WaitType != WaitType.Inv && h.Class.WaitType < inner) inner = h.Class.WaitType;
-        if (cls.WaitType == WaitType.Inv || cls.WaitType <= inner) return;
+        {
+            var w = Wait(h.Class.WaitType);
+            if (w == 0 || w >= inner) continue;
+            inner = w;
+            strictest = h;
+        }
+        if (next <= inner) return;
         var sb = new StringBuilder();
         Header(sb, "=============================", "[ BUG: Invalid wait context ]");
         sb.AppendLine($"{task} is trying to lock:");
         sb.AppendLine($"{Describe(cls, 0)}, at: {site}");
         sb.AppendLine("other info that might help us debug this:");
-        sb.AppendLine($"context-{{{(int)WaitType.Sleep + 1}:{(int)WaitType.Sleep + 1}}}");
+        sb.AppendLine($"context-{{{max}:{max}}}");
         HeldLocks(sb, task);
         Backtrace(sb, task);
-        Report(task, "invalid-wait-context", "[ BUG: Invalid wait context ]", $"{cls.Name} under {task.held_locks.Last(h => h.Class.WaitType == inner).Class.Name}", sb);
+        Report(task, "invalid-wait-context", "[ BUG: Invalid wait context ]", $"{cls.Name} under {strictest!.Class.Name}", sb);
     }
 
-    private void AddDependencies(TaskStruct task, LockClass cls, int read, string site)
+    /// <summary>The wait type as this kernel numbers it: LD_WAIT_CONFIG folds into LD_WAIT_SPIN without PROVE_RAW_LOCK_NESTING.</summary>
+    private int Wait(WaitType type)
+        => !_kernel.Config.ProveRawLockNesting && type >= WaitType.Config ? (int)type - 1 : (int)type;
+
+    /// <summary>
+    /// check_prevs_add (kernel/locking/lockdep.c): a dependency from the held locks of the context to the new one,
+    /// walking down from the most recent, "all consecutive trylock entries and the final non-trylock entry": the first
+    /// non-trylock lock added its own dependencies when it was taken, so the new lock reaches the ones below through it.
+    /// (The model's tasks run in one context; lockdep also stops where the irq_context changes.)
+    /// </summary>
+    private void check_prevs_add(TaskStruct task, LockClass cls, int read, string site)
     {
-        foreach (var held in task.held_locks)
+        for (var depth = task.held_locks.Count - 1; depth >= 0; depth--)
         {
-            if (held.Class == cls) continue;
-            var kind = Kind(held.Read, read);
-            var edges = Edges(held.Class.Id);
-            if (edges.TryGetValue(cls.Id, out var existing) && (existing.Kinds & kind) != 0) continue;
-            // Would held -> cls close a strong cycle? Look for a strong path cls ->* held.
-            var path = FindStrongPath(cls, read, held.Class, held.Read);
-            if (path != null)
-            {
-                ReportCircular(task, held, cls, read, site, path);
-                continue;   // like lockdep, do not record the offending dependency
-            }
-            var dep = existing == null
-                ? new Dependency(held.Class, cls, kind, task.stack.ToArray(), Sim.Execution.ScheduleSoFar())
-                : existing with { Kinds = existing.Kinds | kind };
-            edges[cls.Id] = dep;
+            var prev = task.held_locks[depth];
+            check_prev_add(task, prev, cls, read, site);
+            if (!prev.Trylock) break;
         }
+    }
+
+    /// <summary>check_prev_add: report the cycle prev -> next would close (and then not record it), else record it.</summary>
+    private void check_prev_add(TaskStruct task, HeldLock prev, LockClass cls, int read, string site)
+    {
+        if (prev.Class == cls) return;   // read-after-read of one class: check_deadlock let it through, nothing to order
+        var kind = Kind(prev.Read, read);
+        var edges = Edges(prev.Class.Id);
+        if (edges.TryGetValue(cls.Id, out var existing) && (existing.Kinds & kind) != 0) return;
+        // Would prev -> cls close a strong cycle? Look for a strong path cls ->* prev (check_noncircular).
+        var path = FindStrongPath(cls, read, prev.Class, prev.Read);
+        if (path != null)
+        {
+            ReportCircular(task, prev, cls, read, site, path);
+            return;
+        }
+        edges[cls.Id] = existing == null
+            ? new Dependency(prev.Class, cls, kind, task.stack.ToArray(), Sim.Execution.ScheduleSoFar())
+            : existing with { Kinds = existing.Kinds | kind };
     }
 
     private Dictionary<int, Dependency> Edges(int from)
@@ -352,8 +388,7 @@ public sealed class Lockdep
 
     private string Usage(LockClass cls, int read = 0)
     {
-        var wait = (int)cls.WaitType;
-        if (!_kernel.Config.ProveRawLockNesting && wait >= (int)WaitType.Config) wait--;   // LD_WAIT_CONFIG folds into LD_WAIT_SPIN
+        var wait = Wait(cls.WaitType);
         var usage = read != 0 ? "{.+.+}" : "{+.+.}";
         return $"{usage}-{{{wait}:{wait}}}";
     }

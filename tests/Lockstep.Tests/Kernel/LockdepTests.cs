@@ -173,8 +173,18 @@ public class LockdepTests
         Assert.Contains("1 lock held by leaky/13:", exit.Text);
     }
 
-    [Fact]
-    public void SleepingLockUnderRawSpinlockIsAnInvalidWaitContextOnRt()
+    /// <summary>
+    /// A spinlock_t under a raw_spinlock_t is an invalid wait context wherever lockdep proves raw-lock nesting: on RT, and
+    /// on !RT since v6.13 (PROVE_RAW_LOCK_NESTING forced on with PROVE_LOCKING, lib/Kconfig.debug). On v6.12 !RT,
+    /// LD_WAIT_CONFIG is LD_WAIT_SPIN and the nesting is legal.
+    /// </summary>
+    [Theory]
+    [InlineData("rt", true)]
+    [InlineData("rt@6.12", true)]
+    [InlineData("default", true)]
+    [InlineData("default@6.13", true)]
+    [InlineData("default@6.12", false)]
+    public void SpinlockUnderRawSpinlockIsAnInvalidWaitContextWithRawLockNesting(string config, bool reported)
     {
         static async SimTask Model(K k)
         {
@@ -189,9 +199,158 @@ public class LockdepTests
             }, "t", 14);
             await t.Exited!.Value.Join();
         }
-        var rt = Check(KernelConfig.Rt, Model);
-        Assert.Contains("[ BUG: Invalid wait context ]", Single(rt, "invalid-wait-context").Text);
-        Assert.DoesNotContain("invalid-wait-context", Kinds(Check(KernelConfig.Default, Model)));
+        var r = Check(KernelConfig.Parse(config), Model);
+        if (!reported)
+        {
+            Assert.Empty(r.Violations);
+            return;
+        }
+        var report = Single(r, "invalid-wait-context");
+        Assert.Contains("[ BUG: Invalid wait context ]", report.Text);
+        Assert.Matches(@"t/14 is trying to lock:\n\S+ \(&sleeping_on_rt\)\{\+\.\+\.\}-\{3:3\}", report.Text);
+        Assert.Contains("context-{5:5}", report.Text);
+        Assert.Matches(@"#0: \S+ \(&raw\)\{\+\.\+\.\}-\{2:2\}", report.Text);
+    }
+
+    /// <summary>
+    /// A mutex under a spinning lock is an invalid wait context on every lockdep kernel (check_wait_context runs without
+    /// PROVE_RAW_LOCK_NESTING too; then a mutex is LD_WAIT_SLEEP = 3 and the task context 4). A mutex_trylock there is
+    /// not: check_wait_context skips trylocks.
+    /// </summary>
+    [Theory]
+    [InlineData("default@6.12", false, "{3:3}", "{2:2}", "context-{4:4}")]
+    [InlineData("default", false, "{4:4}", "{3:3}", "context-{5:5}")]
+    [InlineData("default@6.12", true, null, null, null)]
+    [InlineData("default", true, null, null, null)]
+    public void MutexUnderSpinlockIsAnInvalidWaitContextUnlessTried(string config, bool trylock, string? mutexWait, string? spinWait, string? context)
+    {
+        var r = Check(KernelConfig.Parse(config), async k =>
+        {
+            var sl = new spinlock_t(k, "&outer");
+            var m = new mutex(k, "&inner");
+            var t = k.kthread_run(async () =>
+            {
+                await spin_lock(sl);
+                if (!trylock) await mutex_lock(m);
+                if (!trylock || await mutex_trylock(m)) await mutex_unlock(m);
+                await spin_unlock(sl);
+            }, "t", 15);
+            await t.Exited!.Value.Join();
+        });
+        if (trylock)
+        {
+            Assert.Empty(r.Violations);
+            return;
+        }
+        Assert.Contains("might-sleep", Kinds(r));   // mutex_lock's might_sleep comes first
+        var report = Single(r, "invalid-wait-context");
+        Assert.Contains($"(&inner){{+.+.}}-{mutexWait}, at: ", report.Text);
+        Assert.Contains($"(&outer){{+.+.}}-{spinWait}, at: ", report.Text);
+        Assert.Contains(context!, report.Text);
+    }
+
+    /// <summary>
+    /// check_prevs_add: A, B, C taken nested record A -> B and B -> C, not A -> C (B, a non-trylock lock, already links
+    /// C to A). With B taken by trylock, the walk goes past it: B -> C and A -> C (a trylock acquisition records nothing,
+    /// so there is no A -> B).
+    /// </summary>
+    [Theory]
+    [InlineData(false, "&a -> &b, &b -> &c")]
+    [InlineData(true, "&a -> &c, &b -> &c")]
+    public void DependenciesComeFromTheHeldLocksDownToTheFirstNonTrylock(bool trylockB, string expected)
+    {
+        var kernel = new K(KernelConfig.Default);
+        var r = Check(KernelConfig.Default, async k =>
+        {
+            var a = new mutex(k, "&a");
+            var b = new mutex(k, "&b");
+            var c = new mutex(k, "&c");
+            var t = k.kthread_run(async () =>
+            {
+                await mutex_lock(a);
+                if (trylockB) await mutex_trylock(b);   // uncontended: succeeds
+                else await mutex_lock(b);
+                await mutex_lock(c);
+                await mutex_unlock(c);
+                await mutex_unlock(b);
+                await mutex_unlock(a);
+            }, "t", 16);
+            await t.Exited!.Value.Join();
+        }, kernel);
+        Assert.Empty(r.Violations);
+        Assert.Equal(expected, string.Join(", ", kernel.Lockdep.Dependencies.Select(d => $"{d.From} -> {d.To}").Order()));
+    }
+
+    /// <summary>
+    /// Taken one task after the other: t1 nests A, B, C; t2 takes C then <paramref name="second"/>. C -> A closes the
+    /// strong cycle A -> B -> C (lockdep reports it through the chain, with no A -> C recorded); C -> B closes B -> C.
+    /// </summary>
+    [Theory]
+    [InlineData("&a", "Chain exists of:\n  &c --> &b --> &a")]
+    [InlineData("&b", null)]
+    public void AnInversionThroughTheChainIsStillReported(string second, string? chain)
+    {
+        var r = Check(KernelConfig.Default, async k =>
+        {
+            var locks = new[] { "&a", "&b", "&c" }.ToDictionary(n => n, n => new mutex(k, n));
+            var t1 = k.kthread_run(async () =>
+            {
+                foreach (var n in new[] { "&a", "&b", "&c" }) await mutex_lock(locks[n]);
+                foreach (var n in new[] { "&c", "&b", "&a" }) await mutex_unlock(locks[n]);
+            }, "t1", 17);
+            await t1.Exited!.Value.Join();
+            var t2 = k.kthread_run(async () =>
+            {
+                await mutex_lock(locks["&c"]);
+                await mutex_lock(locks[second]);
+                await mutex_unlock(locks[second]);
+                await mutex_unlock(locks["&c"]);
+            }, "t2", 18);
+            await t2.Exited!.Value.Join();
+        });
+        var report = Single(r, "lockdep-circular");
+        Assert.Contains($"t2/18 is trying to acquire lock:\n", report.Text);
+        Assert.Matches($@"\({second}\)\{{\+\.\+\.\}}-\{{4:4\}}, at: ", report.Text);
+        if (chain != null) Assert.Contains(chain, report.Text);
+        else Assert.DoesNotContain("Chain exists of:", report.Text);
+    }
+
+    /// <summary>
+    /// A held recursive reader stops check_prevs_add like any non-trylock lock (since v5.10 recursive reads are in the
+    /// graph): A, then srcu_read_lock(S), then C records A -(ER)-> S and S -(SN)-> C but no A -> C, and A -> S -> C is not
+    /// a strong path (-(xR)-> then -(Sx)->, Documentation/locking/lockdep-design.rst). So C then A is not reported, while
+    /// without the read side between them it is. (The inversion is a real one: lockdep does not see it.)
+    /// </summary>
+    [Theory]
+    [InlineData(true, false)]
+    [InlineData(false, true)]
+    public void AHeldRecursiveReaderEndsTheWalk(bool srcuBetween, bool reported)
+    {
+        var r = Check(KernelConfig.Default, async k =>
+        {
+            var a = new mutex(k, "&a");
+            var c = new mutex(k, "&c");
+            var s = new srcu_struct(k, "&s");
+            var t1 = k.kthread_run(async () =>
+            {
+                await mutex_lock(a);
+                var idx = srcuBetween ? await srcu_read_lock(s) : 0;
+                await mutex_lock(c);
+                await mutex_unlock(c);
+                if (srcuBetween) await srcu_read_unlock(s, idx);
+                await mutex_unlock(a);
+            }, "t1", 19);
+            await t1.Exited!.Value.Join();
+            var t2 = k.kthread_run(async () =>
+            {
+                await mutex_lock(c);
+                await mutex_lock(a);
+                await mutex_unlock(a);
+                await mutex_unlock(c);
+            }, "t2", 20);
+            await t2.Exited!.Value.Join();
+        });
+        Assert.Equal(reported, Kinds(r).Contains("lockdep-circular"));
     }
 
     [Fact]
