@@ -19,6 +19,14 @@ public sealed class Kernel
 
     public Lockdep Lockdep { get; }
 
+    /// <summary>
+    /// The lockdep map of RT's per-CPU softirq_ctrl.lock (kernel/softirq.c), which local_bh_disable takes; registered at
+    /// first use, so kernels that never take it number their lock classes as before.
+    /// </summary>
+    internal LockdepMap softirq_ctrl_lock => _softirq_ctrl_lock ??= new LockdepMap(Lockdep.Class("(softirq_ctrl.lock)", WaitType.Config));
+
+    private LockdepMap? _softirq_ctrl_lock;
+
     /// <summary>The model entry point for the explorer: runs <paramref name="init"/> as the boot task (swapper/0).</summary>
     public Func<SimTask> Boot(Func<SimTask> init) => () =>
     {

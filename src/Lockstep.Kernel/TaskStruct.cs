@@ -54,6 +54,9 @@ public sealed class TaskStruct
 
     public bool in_atomic() => preempt_count != 0;
 
+    /// <summary>include/linux/preempt.h preemptible(): no preempt count and IRQs on.</summary>
+    public bool preemptible() => preempt_count == 0 && !irqs_disabled;
+
     public override string ToString() => $"{comm}/{pid}";
 }
 

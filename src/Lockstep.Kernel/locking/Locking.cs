@@ -127,8 +127,7 @@ public static partial class Api
             lockdep.Acquire(t, lk.Class, lk, read, false, site);
             rtlock_might_resched("kernel/locking/spinlock_rt.c", rtLine, rtFunction);
             await (read == 0 ? lk.LockExclusive() : lk.LockShared());
-            RcuReadLock(t);
-            t.migration_disabled++;
+            RtLockHeld(t);
         }
         else
         {
@@ -145,16 +144,25 @@ public static partial class Api
         lockdep.Release(t, lk.Class, lk, site);
         if (Sim.Tracing) LockOp(t, function, lk, shared ? LockMode.Read : LockMode.Write, LockOutcome.Released);
         await (shared ? lk.UnlockShared() : lk.UnlockExclusive());
-        if (Config.PREEMPT_RT)
-        {
-            t.migration_disabled--;
-            RcuReadUnlock(t);
-        }
+        if (Config.PREEMPT_RT) RtLockReleased(t);
         else
         {
             t.preempt_count--;
             if (irq) t.irqs_disabled = false;
         }
+    }
+
+    /// <summary>What holding an RT spinlock_t or rwlock_t means for the task (spinlock_rt.c): rcu_read_lock and migrate_disable.</summary>
+    private static void RtLockHeld(TaskStruct t)
+    {
+        RcuReadLock(t);
+        t.migration_disabled++;
+    }
+
+    private static void RtLockReleased(TaskStruct t)
+    {
+        t.migration_disabled--;
+        RcuReadUnlock(t);
     }
 
     /// <summary>rtlock_might_resched: __might_resched with the RCU nesting of the RT locks already held as allowance.</summary>

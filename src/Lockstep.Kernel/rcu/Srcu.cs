@@ -94,7 +94,11 @@ public static class Srcu
         }
     }
 
-    /// <summary>The SRCU callback worker: each callback after its grace period, with bottom halves disabled.</summary>
+    /// <summary>
+    /// The SRCU callback worker: kernel/rcu/srcutree.c srcu_invoke_callbacks, the per-CPU work item (INIT_WORK(&amp;sdp->work,
+    /// srcu_invoke_callbacks)), runs each ready callback between local_bh_disable() and local_bh_enable(); see
+    /// <see cref="Api.local_bh_disable"/> for what that context is on !RT and on RT.
+    /// </summary>
     private static async SimTask srcu_invoke_callbacks(srcu_struct ssp)
     {
         while (true)

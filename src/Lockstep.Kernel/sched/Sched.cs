@@ -40,20 +40,44 @@ public static partial class Api
         if (Sim.Tracing) Context(t, "local_irq_enable", ContextSection.Irq, opens: false, 0);
     }
 
-    /// <summary>On !RT adds SOFTIRQ_DISABLE_OFFSET to the preempt count; on RT it is a per-CPU local lock (no atomic context).</summary>
+    /// <summary>
+    /// kernel/softirq.c __local_bh_disable_ip. !RT: SOFTIRQ_DISABLE_OFFSET on the preempt count, an atomic section. RT: the
+    /// preempt count is untouched; a preemptible task's first entry takes the per-CPU softirq_ctrl.lock, a local_lock_t
+    /// (on RT: migrate_disable, then spin_lock of a spinlock_t, i.e. rt_spin_lock with its rcu_read_lock), then
+    /// rcu_read_lock() "to meet the RCU bottomhalf requirements". So a sleep inside splats on both, on RT with RCU nest
+    /// depth 2, while a spinlock_t is fine on both. The model has no CPUs: the local lock excludes no one, but lockdep and
+    /// the context see it.
+    /// </summary>
     public static void local_bh_disable()
     {
         var t = current;
-        t.softirq_disable_cnt++;
         if (!Config.PREEMPT_RT) t.preempt_count += SOFTIRQ_DISABLE_OFFSET;
+        else if (t.softirq_disable_cnt == 0 && t.preemptible())
+        {
+            using var fn = KernelFunction.Enter("__local_bh_disable_ip");
+            t.migration_disabled++;   // local_lock(&softirq_ctrl.lock): migrate_disable(); spin_lock(this_cpu_ptr(...))
+            lockdep.Acquire(t, t.Kernel.softirq_ctrl_lock.Class, t.Kernel.softirq_ctrl_lock, 0, false, "__local_bh_disable_ip");
+            rtlock_might_resched("kernel/locking/spinlock_rt.c", 48, "rt_spin_lock");
+            RtLockHeld(t);
+            RcuReadLock(t);
+        }
+        t.softirq_disable_cnt++;
         if (Sim.Tracing) Context(t, "local_bh_disable", ContextSection.BottomHalf, opens: true, t.softirq_disable_cnt);
     }
 
+    /// <summary>__local_bh_enable_ip: the reverse; on RT the last exit of a preemptible task drops rcu_read_lock and the local lock.</summary>
     public static void local_bh_enable()
     {
         var t = current;
         t.softirq_disable_cnt--;
         if (!Config.PREEMPT_RT) t.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+        else if (t.softirq_disable_cnt == 0 && t.preemptible())
+        {
+            RcuReadUnlock(t);
+            lockdep.Release(t, t.Kernel.softirq_ctrl_lock.Class, t.Kernel.softirq_ctrl_lock, "__local_bh_enable_ip");   // local_unlock
+            RtLockReleased(t);
+            t.migration_disabled--;
+        }
         if (Sim.Tracing) Context(t, "local_bh_enable", ContextSection.BottomHalf, opens: false, t.softirq_disable_cnt);
     }
 

@@ -161,4 +161,53 @@ public class MightSleepTests
         static async SimTask Model(K k) => await OneTask(k, "t", 5, () => { non_block_end(); return SimTask.CompletedTask; });
         Assert.Equal("non-block-underflow", Assert.Single(Check(KernelConfig.Default, Model).Violations).Kind);
     }
+    /// <summary>
+    /// call_srcu callbacks run in srcu_invoke_callbacks between local_bh_disable and local_bh_enable (srcutree.c). A
+    /// callback that takes a mutex splats on both configs: on !RT the BH-disabled count is in the preempt count
+    /// (SOFTIRQ_DISABLE_OFFSET), on RT local_bh_disable takes softirq_ctrl.lock (rt_spin_lock: rcu_read_lock) and
+    /// rcu_read_lock (kernel/softirq.c), depth 2; with raw-lock nesting lockdep also sees the mutex under that local lock.
+    /// A spinlock_t is fine on both: no might_sleep on !RT, and on RT rtlock_might_resched allows the RCU depth held.
+    /// </summary>
+    [Theory]
+    [InlineData("default", true)]
+    [InlineData("rt", true)]
+    [InlineData("default", false)]
+    [InlineData("rt", false)]
+    public void ASrcuCallbackRunsWithBottomHalvesDisabled(string config, bool takesMutex)
+    {
+        var r = Check(KernelConfig.Parse(config), async k =>
+        {
+            var s = new srcu_struct(k, "&s");
+            KernelLock lk = takesMutex ? new mutex(k, "&cb->mutex") : new spinlock_t(k, "&cb->lock");
+            await OneTask(k, "t", 30, () => call_srcu(s, async () =>
+            {
+                using var fn = KernelFunction.Enter("free_cb");
+                if (takesMutex) await mutex_lock(lk);
+                else await spin_lock(lk);
+                if (takesMutex) await mutex_unlock(lk);
+                else await spin_unlock(lk);
+            }));
+            await K.wait_for_deferred_work();
+        });
+        Assert.True(r.Exhaustive);
+        if (!takesMutex)
+        {
+            Assert.Empty(r.Violations);
+            return;
+        }
+        var splat = Single(r, "might-sleep");
+        Assert.Contains("at kernel/locking/mutex.c:283", splat.Text);
+        Assert.Contains(" free_cb\n srcu_invoke_callbacks\n", splat.Text);
+        if (config == "default")
+        {
+            Assert.Contains("in_atomic(): 1, irqs_disabled(): 0, non_block: 0", splat.Text);
+            Assert.Contains("preempt_count: 200, expected: 0", splat.Text);
+            Assert.DoesNotContain("invalid-wait-context", Kinds(r));
+            return;
+        }
+        Assert.Contains("in_atomic(): 0, irqs_disabled(): 0, non_block: 0", splat.Text);
+        Assert.Contains("RCU nest depth: 2, expected: 0", splat.Text);
+        Assert.Matches(@"#0: \S+ \(\(softirq_ctrl\.lock\)\)\{\+\.\+\.\}-\{3:3\}, at: __local_bh_disable_ip", splat.Text);
+        Assert.Contains("(&cb->mutex){+.+.}-{4:4}, at: free_cb", Single(r, "invalid-wait-context").Text);
+    }
 }
