@@ -75,7 +75,7 @@ public class Mmu
             if (page == null)
             {
                 await srcu_read_unlock(k.srcu, idx);
-                return false;   // -EFAULT: the mm is being torn down (MMF_UNSTABLE) or unmapped
+                return false;   // -EFAULT: the page is unmapped (munmapped, or reaped: VM_FAULT_SIGBUS on an MMF_UNSTABLE mm)
             }
             await read_lock(k.mmu_lock);   // read_lock where mmu_lock is an rwlock_t (KVM_HAVE_MMU_RWLOCK), spin_lock where it is a spinlock_t
             var stale = await is_page_fault_stale(k, mmu_seq, gfn);
@@ -112,14 +112,22 @@ public class Mmu
         k.sptes[gfn] = p;
     }
 
-    /// <summary>hva_to_pfn via GUP: fails on an unstable mm (§2.6 step 1); takes a page reference.</summary>
+    /// <summary>
+    /// hva_to_pfn (virt/kvm/kvm_main.c): GUP of the page at hva, taking a reference. A present PTE is found without a
+    /// fault (hva_to_pfn_fast: get_user_page_fast_only) and MMF_UNSTABLE does not refuse it: include/linux/oom.h
+    /// check_stable_address_space is called, under the PTL, only where a fault would establish a new PTE
+    /// (mm/memory.c do_anonymous_page, finish_fault), and then fails it with VM_FAULT_SIGBUS. So a vCPU fault or a gpc
+    /// refresh still maps a page of a VMA the reaper has not reached (KERNEL-FACTS §8, correcting §2.6 step 1).
+    /// </summary>
     public virtual async SimTask<page?> hva_to_pfn(kvm k, ulong hva)
     {
         using var fn = KernelFunction.Enter();
-        if ((await k.mm.flags.Read() & MmFlags.MMF_UNSTABLE) != 0) return null;
         var vma = k.mm.find_vma(hva);
         if (vma == null) return null;
         var p = await vma.pte[hva - vma.vm_start].Read();
+        // A none PTE: hva_to_pfn_slow would fault it in. The model's PTEs are none only after munmap (the kernel has
+        // removed the VMA: -EFAULT) or after the reaper (check_stable_address_space: VM_FAULT_SIGBUS, -EFAULT), so
+        // the model establishes no new PTE.
         if (p == null) return null;
         if (await p.refcount.Update(static r => r > 0 ? r + 1 : r) == 0) return null;   // get_page_unless_zero
         return p;
