@@ -50,6 +50,7 @@ public sealed class kvm
     {
         kernel = code.kernel;
         this.mm = mm;
+        this.KVM_HAVE_MMU_RWLOCK = KVM_HAVE_MMU_RWLOCK;
         mmu_lock = code.kvm_mmu_lock(KVM_HAVE_MMU_RWLOCK).Init(kernel, "&kvm->mmu_lock");
         mn_invalidate_lock = code.kvm_mn_invalidate_lock.Init(kernel, "&kvm->mn_invalidate_lock");
         slots_lock = code.kvm_slots_lock.Init(kernel, "&kvm->slots_lock");
@@ -61,6 +62,9 @@ public sealed class kvm
 
     public readonly Kernel.Kernel kernel;
     public readonly mm_struct mm;
+
+    /// <summary>The arch's define (x86, arm64): mmu_lock is an rwlock_t and faults take it for read.</summary>
+    public readonly bool KVM_HAVE_MMU_RWLOCK;
     public readonly KernelLock mmu_lock;
     public readonly KernelLock mn_invalidate_lock;
     public readonly KernelLock slots_lock, slots_arch_lock;

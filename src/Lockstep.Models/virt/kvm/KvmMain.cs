@@ -9,9 +9,9 @@ using Lockstep.Models.arch.x86;
 
 namespace Lockstep.Models.virt.kvm;
 
-/// <summary>The arguments of kvm_handle_hva_range (§3.3).</summary>
+/// <summary>The arguments of kvm_handle_hva_range (§3.3); <paramref name="lockless"/>: the handler runs without mmu_lock (v6.15+ aging).</summary>
 public sealed record kvm_mmu_notifier_range(ulong start, ulong end, Func<kvm, kvm_memory_slot, long, long, bool>? handler,
-    Func<kvm, SimTask>? on_lock, bool flush_on_ret, bool may_block);
+    Func<kvm, SimTask>? on_lock, bool flush_on_ret, bool may_block, bool lockless = false);
 
 /// <summary>
 /// virt/kvm/kvm_main.c as far as KERNEL-FACTS §3 describes it; it is also kvm_mmu_notifier_ops. Proposals that
@@ -116,14 +116,17 @@ public partial class KvmMain : mmu_notifier_ops
             if (!found_memslot)
             {
                 found_memslot = true;
-                await KVM_MMU_LOCK(k.mmu_lock);
-                if (range.on_lock != null) await range.on_lock(k);
-                if (range.handler == null) break;
+                if (!range.lockless)
+                {
+                    await KVM_MMU_LOCK(k.mmu_lock);
+                    if (range.on_lock != null) await range.on_lock(k);
+                    if (range.handler == null) break;
+                }
             }
             ret |= range.handler!(k, slot, gfn_start, gfn_end);
         }
         if (range.flush_on_ret && ret) kvm_flush_remote_tlbs(k);
-        if (found_memslot) await KVM_MMU_UNLOCK(k.mmu_lock);
+        if (found_memslot && !range.lockless) await KVM_MMU_UNLOCK(k.mmu_lock);
         await srcu_read_unlock(k.srcu, idx);
         return (ret, found_memslot);
     }
@@ -250,11 +253,21 @@ public partial class KvmMain : mmu_notifier_ops
         await srcu_read_unlock(k.srcu, idx);
     }
 
+    /// <summary>
+    /// IS_ENABLED(CONFIG_KVM_MMU_NOTIFIER_AGING_LOCKLESS): the aging callbacks walk the memslots without mmu_lock and
+    /// the arch ages its SPTEs locklessly. x86 selects it since v6.15 (5eec660014bf "KVM: Allow lockless walk of SPTEs
+    /// when handing aging mmu_notifier event"; its TDP MMU ages under RCU, only shadow-MMU rmaps, which the model does
+    /// not have, take mmu_lock in kvm_age_gfn). Of the model's arches x86 is the one with KVM_HAVE_MMU_RWLOCK; riscv
+    /// selects neither.
+    /// </summary>
+    protected bool KVM_MMU_NOTIFIER_AGING_LOCKLESS(kvm k) => k.KVM_HAVE_MMU_RWLOCK && kernel.Config.Version >= new KernelVersion(6, 15);
+
     public virtual async SimTask<int> kvm_mmu_notifier_clear_flush_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
         var k = mmu_notifier_to_kvm(mn);
-        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, mmu.kvm_age_gfn, null, flush_on_ret: true, may_block: false));
+        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, mmu.kvm_age_gfn, null, flush_on_ret: true, may_block: false,
+            lockless: KVM_MMU_NOTIFIER_AGING_LOCKLESS(k)));
         return r.ret ? 1 : 0;
     }
 
@@ -263,7 +276,8 @@ public partial class KvmMain : mmu_notifier_ops
     {
         using var fn = KernelFunction.Enter();
         var k = mmu_notifier_to_kvm(mn);
-        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false));
+        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false,
+            lockless: KVM_MMU_NOTIFIER_AGING_LOCKLESS(k)));
         return r.ret ? 1 : 0;
     }
 
@@ -272,7 +286,8 @@ public partial class KvmMain : mmu_notifier_ops
     {
         using var fn = KernelFunction.Enter();
         var k = mmu_notifier_to_kvm(mn);
-        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(address, address + 1, mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false));
+        var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(address, address + 1, mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false,
+            lockless: KVM_MMU_NOTIFIER_AGING_LOCKLESS(k)));
         return r.ret ? 1 : 0;
     }
 

@@ -80,14 +80,25 @@ public class Mmu
             await read_lock(k.mmu_lock);   // read_lock where mmu_lock is an rwlock_t (KVM_HAVE_MMU_RWLOCK), spin_lock where it is a spinlock_t
             var stale = await is_page_fault_stale(k, mmu_seq, gfn);
             if (!stale) kvm_tdp_mmu_map(k, gfn, page);
+            // out_unlock: since v6.13 kvm_mmu_finish_page_fault releases the page before mmu_lock is dropped (mmu.c,
+            // "KVM: Stop grabbing references to PFNMAP'd pages"); v6.12 did kvm_release_pfn_clean after read_unlock.
+            var releaseUnderLock = kvm_code.kernel.Config.Version >= new KernelVersion(6, 13);
+            if (releaseUnderLock) await kvm_release_faultin_page(k, page);
             await read_unlock(k.mmu_lock);
-            await k.mm.allocator.put_page(page);   // kvm_release_faultin_page
+            if (!releaseUnderLock) await kvm_release_faultin_page(k, page);
             await srcu_read_unlock(k.srcu, idx);
             if (!stale) return true;
             await Sim.Yield();   // RET_PF_RETRY: the vCPU re-enters the guest and faults again
         }
         return false;
     }
+
+    /// <summary>
+    /// kvm_release_faultin_page (include/linux/kvm_host.h): drop the fault's reference to the page it got from the
+    /// primary MMU (marking it dirty or accessed, which the model does not track). Since v6.13 it
+    /// lockdep_assert_once()s that mmu_lock is held unless the fault is retried.
+    /// </summary>
+    protected virtual SimTask kvm_release_faultin_page(kvm k, page p) => k.mm.allocator.put_page(p);
 
     /// <summary>
     /// The vCPU in guest mode: the hardware walks the SPTE of gfn (no lock) and touches the page. Touching a freed page
