@@ -96,7 +96,7 @@ public class KvmBreakageTests
     /// <summary>invalidate_range_start that counts and begins but zaps nothing (kvm_mmu_unmap_gfn_range does nothing).</summary>
     private sealed class NoZapInStart(Mm mm) : KvmMain(mm)
     {
-        public override bool kvm_mmu_unmap_gfn_range(kvm k, kvm_memory_slot slot, long start, long end) => false;
+        public override SimTask<bool> kvm_mmu_unmap_gfn_range(kvm k, kvm_memory_slot slot, long start, long end) => SimTask<bool>.FromValue(false);
     }
 
     /// <summary>The count incremented with a plain read and write, outside mn_invalidate_lock.</summary>
