@@ -26,7 +26,7 @@ public static class Properties
              "in-progress-leaked", "in-progress-no-range", "in-progress-underflow", "itree-frozen-while-idle", "itree-ranges-underflow",
              "range-add-without-begin"], "virt/kvm/kvm_main.c"),
         new("S7", "Lifetime: no callback after free; mmgrab/mmdrop balanced",
-            ["bug-on", "callback-after-free", "callback-after-unregister", "insert-without-mmget", "invalidate-after-remove", "kvm-use-after-free", "list-corruption",
+            ["bug-on", "callback-after-free", "callback-after-unregister", "insert-without-mmget", "invalidate-after-remove", "hlist-walk-cut-short", "kvm-use-after-free", "list-corruption",
              "mm-count-extra-drop", "mm-count-leak", "mmdrop-underflow", "put-without-users", "remove-not-inserted",
              "remove-while-invalidate-runs", "subscriptions-destroy", "unregister-while-callback-runs"], "mm/mmu_notifier.c"),
         new("L1", "Reaper progress: oom_reap_task finishes", [], "mm/oom_kill.c"),
