@@ -31,9 +31,9 @@ sealed class MmOomNotify : Mm
     async SimTask mmu_notifier_oom_notify(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
-        if (!mm.mm_has_notifiers()) return;
+        if (!await mm.mm_has_notifiers()) return;
         var id = await srcu_read_lock(srcu);
-        foreach (var subscription in await mm.notifier_subscriptions!.list.Read())
+        await foreach (var subscription in (await mm.subscriptions()).list)
             if (subscription.ops is mmu_notifier_oom_notify_op op)
                 await Call(subscription, s => op.oom_notify(s, mm));
         await srcu_read_unlock(srcu, id);
@@ -57,12 +57,12 @@ sealed class KvmOomNotify : KvmMain, mmu_notifier_oom_notify_op
     public async SimTask oom_notify(mmu_notifier mn, mm_struct mm)
     {
         using var fn = KernelFunction.Enter("kvm_mmu_notifier_oom_notify");
-        await mmu_notifier_to_kvm(mn).added.Get(oom_notified).Write(true);
+        await (await mmu_notifier_to_kvm(mn)).added.Get(oom_notified).Write(true);
     }
 
     public override async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
     {
-        if (!range.mmu_notifier_range_blockable() && await mmu_notifier_to_kvm(mn).added.Get(oom_notified).Read())
+        if (!range.mmu_notifier_range_blockable() && await (await mmu_notifier_to_kvm(mn)).added.Get(oom_notified).Read())
             return -Mm.EAGAIN;
         return await base.kvm_mmu_notifier_invalidate_range_start(mn, range);
     }

@@ -32,6 +32,14 @@ public sealed class Shared<T> : SimObject
     /// <summary>Atomically replace the value by <paramref name="update"/>(value). Returns the old value.</summary>
     public Op<T> Update(Func<T, T> update) => new(this, AccessKind.ReadModifyWrite, OpCode.Update, default!, default!, null, update);
 
+    /// <summary>
+    /// Atomically replace the value by <paramref name="update"/>(value), where the caller promises that the update commutes
+    /// with every other <see cref="Commute"/> of this object (adding to a counter, say), and nothing reads its result. The
+    /// explorer then does not order two of them (it still orders each against reads and writes): for bookkeeping that
+    /// several tasks add to, such as a checker's count of callbacks in progress.
+    /// </summary>
+    public CommuteOp<T> Commute(Func<T, T> update) => new(new Op<T>(this, AccessKind.Commute, OpCode.Update, default!, default!, null, update));
+
     /// <summary>Block until <paramref name="condition"/>(value) holds, then read it.</summary>
     public Op<T> WaitUntil(Func<T, bool> condition) => new(this, AccessKind.Read, OpCode.Read, default!, default!, condition, null);
 
@@ -65,6 +73,24 @@ public sealed class Shared<T> : SimObject
 }
 
 internal enum OpCode : byte { Read, Write, CompareExchange, Update }
+
+/// <summary>A pending <see cref="Shared{T}.Commute"/>: awaiting it is the scheduling point; it has no result.</summary>
+public readonly struct CommuteOp<T> : ICriticalNotifyCompletion
+{
+    private readonly Op<T> _op;
+
+    internal CommuteOp(Op<T> op) => _op = op;
+
+    public CommuteOp<T> GetAwaiter() => this;
+
+    public bool IsCompleted => _op.IsCompleted;
+
+    public void OnCompleted(Action continuation) => _op.OnCompleted(continuation);
+
+    public void UnsafeOnCompleted(Action continuation) => _op.UnsafeOnCompleted(continuation);
+
+    public void GetResult() => _op.GetResult();
+}
 
 /// <summary>A pending operation on a <see cref="Shared{T}"/>; awaiting it is the scheduling point.</summary>
 public readonly struct Op<T> : ICriticalNotifyCompletion

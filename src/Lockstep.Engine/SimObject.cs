@@ -1,6 +1,6 @@
 namespace Lockstep.Engine;
 
-/// <summary>How an operation touches its object; two operations on one object conflict unless both read.</summary>
+/// <summary>How an operation touches its object; two operations on one object conflict unless both read or both commute.</summary>
 public enum AccessKind : byte
 {
     /// <summary>Touches no shared object (thread start, yield): independent of everything.</summary>
@@ -8,6 +8,8 @@ public enum AccessKind : byte
     Read,
     Write,
     ReadModifyWrite,
+    /// <summary>An update that commutes with every other such update of the object (a counter's increment whose result nobody reads).</summary>
+    Commute,
 }
 
 /// <summary>A piece of shared state whose operations are scheduling points.</summary>
@@ -38,7 +40,9 @@ public abstract class SimObject
 public static class AccessKindExtensions
 {
     public static bool ConflictsWith(this AccessKind a, AccessKind b)
-        => a != AccessKind.None && b != AccessKind.None && !(a == AccessKind.Read && b == AccessKind.Read);
+        => a != AccessKind.None && b != AccessKind.None && !(a == AccessKind.Read && b == AccessKind.Read)
+           && !(a == AccessKind.Commute && b == AccessKind.Commute);
 
+    /// <summary>Conflicts with every access of its object, so every earlier access of the object happens before it.</summary>
     public static bool Writes(this AccessKind a) => a is AccessKind.Write or AccessKind.ReadModifyWrite;
 }

@@ -42,7 +42,14 @@ public sealed class Kernel
         var task = new TaskStruct(this, comm, pid);
         async SimTask Body()
         {
-            await fn();
+            try
+            {
+                await fn();
+            }
+            catch (InvalidOperationException e) when (e.Message.StartsWith("Collection was modified"))
+            {
+                Sim.Fail(KernelLog.ListCorruption(task, e, StackAtThrow(e) ?? task.stack.ToArray()));
+            }
             Lockdep.CheckNoLocksHeld(task);
         }
         var handle = daemon ? Sim.SpawnDaemon($"{comm}/{pid}", Body) : Sim.Spawn($"{comm}/{pid}", Body);
@@ -53,6 +60,18 @@ public sealed class Kernel
     }
 
     internal static ExecutionState State => (ExecutionState)Sim.Execution.Context!;
+
+    // The modelled functions on the throwing task's stack when an exception was first thrown: by the time it reaches
+    // kthread_run every KernelFunction on the way has been left, so the report takes the stack from here.
+    private static readonly ConditionalWeakTable<Exception, string[]> ThrownAt = new();
+
+    static Kernel() => AppDomain.CurrentDomain.FirstChanceException += (_, e) =>
+    {
+        if (e.Exception is ExecutionStoppedException || Execution.Current?.Running?.Tag is not TaskStruct task) return;
+        ThrownAt.TryAdd(e.Exception, task.stack.ToArray());
+    };
+
+    private static string[]? StackAtThrow(Exception e) => ThrownAt.TryGetValue(e, out var stack) ? stack : null;
 
     /// <summary>
     /// Waits until all deferred work of this execution is done: every workqueue drained and every SRCU callback run.

@@ -62,6 +62,32 @@ public static class KernelLog
         sb.AppendLine(" </TASK>");
     }
 
+    /// <summary>
+    /// A walk of a list found it changed between two of its steps (C#'s "Collection was modified" in model code): in the
+    /// kernel that walker follows pointers of an entry or list head that was freed under it, or that another task
+    /// changed without the lock the walker holds — a use-after-free or list corruption, named after the innermost
+    /// modelled function of the walker (<paramref name="stack"/>, outermost first, as it stood at the throw).
+    /// </summary>
+    public static KernelReport ListCorruption(TaskStruct task, InvalidOperationException e, IReadOnlyList<string> stack)
+    {
+        var function = stack.Count > 0 ? stack[^1] : "?";
+        var list = e is CollectionModifiedException m ? m.Collection : "a list";
+        var headline = $"BUG: KASAN: use-after-free or list corruption in {function}: {list} changed while it walked it";
+        var sb = new StringBuilder();
+        sb.AppendLine("==================================================================");
+        sb.AppendLine(headline);
+        sb.AppendLine($"{list} was freed, or changed by another task without the lock the walker holds, between two steps of the walk");
+        sb.AppendLine($"(model: {e.GetType().Name}: {e.Message})");
+        sb.AppendLine(Banner(task));
+        sb.AppendLine("Call Trace:");
+        sb.AppendLine(" <TASK>");
+        sb.AppendLine(" dump_stack_lvl");
+        for (var i = stack.Count - 1; i >= 0; i--) sb.AppendLine($" {stack[i]}");
+        sb.AppendLine(" </TASK>");
+        sb.AppendLine("==================================================================");
+        return new KernelReport("list-corruption", headline, sb.ToString(), task.ToString(), $"{function}:{list}", task.Kernel.Config);
+    }
+
     /// <summary>A WARN or a failed invariant of model code: <paramref name="kind"/> names the check.</summary>
     public static KernelReport Warning(string kind, string headline, string detail, string? body = null)
     {

@@ -22,14 +22,14 @@ public class MmWithOomEnter : Mm
 
     public virtual async SimTask mmu_notifier_oom_enter(mm_struct mm)
     {
-        if (mm.mm_has_notifiers()) await __mmu_notifier_oom_enter(mm);
+        if (await mm.mm_has_notifiers()) await __mmu_notifier_oom_enter(mm);
     }
 
     public virtual async SimTask __mmu_notifier_oom_enter(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
         var id = await srcu_read_lock(srcu);
-        foreach (var subscription in await mm.notifier_subscriptions!.list.Read())
+        await foreach (var subscription in (await mm.subscriptions()).list)
             if (subscription.ops is mmu_notifier_oom_enter_op op)   // if (subscription->ops->oom_enter)
                 await Call(subscription, s => op.oom_enter(s, mm));
         await srcu_read_unlock(srcu, id);

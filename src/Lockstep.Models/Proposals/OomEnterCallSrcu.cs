@@ -31,19 +31,19 @@ public sealed class OomEnterCallSrcu : KvmMain, mmu_notifier_after_oom_unregiste
     public async SimTask after_oom_unregister(mmu_notifier mn, mm_struct mm_)
     {
         using var fn = KernelFunction.Enter("kvm_mmu_notifier_after_oom_unregister");
-        await mmu_notifier_to_kvm(mn).mn_active_invalidate_count.Write(0);
+        await (await mmu_notifier_to_kvm(mn)).mn_active_invalidate_count.Write(0);
     }
 
     public override async SimTask kvm_destroy_vm(kvm k)
     {
-        if (k.mmu_notifier.hlist_hashed)
+        if (!await hlist_head.hlist_unhashed(k.mmu_notifier))
         {
             await base.kvm_destroy_vm(k);
             return;
         }
         using var fn = KernelFunction.Enter();
         await srcu_barrier(mm.srcu);   // + mmu_notifier_barrier();
-        kvm_arch_free_vm(k);
+        await kvm_arch_free_vm(k);
         await mm.mmdrop(k.mm);         // the registration's mmgrab
         await mm.mmdrop(k.mm);
     }
@@ -56,15 +56,14 @@ public sealed class OomEnterCallSrcu : KvmMain, mmu_notifier_after_oom_unregiste
         private async SimTask mmu_notifier_oom_enter(mm_struct mm)
         {
             using var fn = KernelFunction.Enter();
-            if (!mm.mm_has_notifiers()) return;
-            var subscriptions = mm.notifier_subscriptions!;
+            if (!await mm.mm_has_notifiers()) return;
+            var subscriptions = await mm.subscriptions();
             var id = await srcu_read_lock(srcu);
             await spin_lock(subscriptions.@lock);
-            foreach (var subscription in await subscriptions.list.Read())
+            await foreach (var subscription in subscriptions.list)
             {
                 if (subscription.ops is not mmu_notifier_after_oom_unregister_op op) continue;
-                await subscriptions.list.Update(l => l.Remove(subscription));   // hlist_del_init
-                subscription.hlist_hashed = false;
+                await subscriptions.list.hlist_del_init(subscription);
                 await call_srcu(srcu, () => Call(subscription, s => op.after_oom_unregister(s, mm)));
             }
             await spin_unlock(subscriptions.@lock);

@@ -23,18 +23,18 @@ public sealed class OomEnterFlag : KvmMain, mmu_notifier_oom_enter_op
     public async SimTask oom_enter(mmu_notifier mn, mm_struct mm_)
     {
         using var fn = KernelFunction.Enter("kvm_mmu_notifier_oom_enter");
-        await mmu_notifier_to_kvm(mn).added.Get(oom_reaping).Write(true);   // + WRITE_ONCE(kvm->oom_reaping, true);
+        await (await mmu_notifier_to_kvm(mn)).added.Get(oom_reaping).Write(true);   // + WRITE_ONCE(kvm->oom_reaping, true);
     }
 
     public override async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
     {
-        if (await mmu_notifier_to_kvm(mn).added.Get(oom_reaping).Read()) return 0;   // + if (READ_ONCE(kvm->oom_reaping)) return 0;
+        if (await (await mmu_notifier_to_kvm(mn)).added.Get(oom_reaping).Read()) return 0;   // + if (READ_ONCE(kvm->oom_reaping)) return 0;
         return await base.kvm_mmu_notifier_invalidate_range_start(mn, range);
     }
 
     public override async SimTask kvm_mmu_notifier_invalidate_range_end(mmu_notifier mn, mmu_notifier_range range)
     {
-        if (await mmu_notifier_to_kvm(mn).added.Get(oom_reaping).Read()) return;   // + if (READ_ONCE(kvm->oom_reaping)) return;
+        if (await (await mmu_notifier_to_kvm(mn)).added.Get(oom_reaping).Read()) return;   // + if (READ_ONCE(kvm->oom_reaping)) return;
         await base.kvm_mmu_notifier_invalidate_range_end(mn, range);
     }
 }

@@ -30,21 +30,21 @@ public sealed class OomEnterUnregister : KvmMain, mmu_notifier_oom_enter_op
             Sim.Report(KernelLog.Warning("detach-with-waiter", "WARNING: rcuwait_active(&kvm->mn_memslots_update_rcuwait)", "detach"));
         if (await k.mn_active_invalidate_count.Read() != 0)
             await k.mn_active_invalidate_count.Write(0);
-        else if (k.mmu_invalidate_in_progress != 0)
+        else if (await k.mmu_invalidate_in_progress.Read() != 0)
             Sim.Report(KernelLog.Warning("detach-in-progress", "WARNING: kvm->mmu_invalidate_in_progress != 0 in kvm_mmu_notifier_detach", "detach"));
     }
 
     public async SimTask oom_enter(mmu_notifier mn, mm_struct mm_)
     {
         using var fn = KernelFunction.Enter("kvm_mmu_notifier_oom_enter");
-        await kvm_mmu_notifier_detach(mmu_notifier_to_kvm(mn));
+        await kvm_mmu_notifier_detach(await mmu_notifier_to_kvm(mn));
     }
 
     public override async SimTask kvm_destroy_vm(kvm k)
     {
         using var fn = KernelFunction.Enter();
         await kvm_mmu_notifier_detach(k);   // - mmu_notifier_unregister(...) and the fixup; + the shared helper
-        kvm_arch_free_vm(k);
+        await kvm_arch_free_vm(k);
         await mm.mmdrop(k.mm);
     }
 }

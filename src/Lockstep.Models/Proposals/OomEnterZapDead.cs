@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Lockstep.Engine;
 using Lockstep.Kernel;
 using Lockstep.Models.mm;
@@ -31,11 +32,11 @@ public sealed class OomEnterZapDead : KvmMain, mmu_notifier_oom_enter_op
     public async SimTask oom_enter(mmu_notifier mn, mm_struct mm_)
     {
         using var fn = KernelFunction.Enter("kvm_mmu_notifier_oom_enter");
-        var k = mmu_notifier_to_kvm(mn);
+        var k = await mmu_notifier_to_kvm(mn);
         var idx = await srcu_read_lock(k.srcu);
         await KVM_MMU_LOCK(k.mmu_lock);
         await k.vm_dead.Write(true);                 // kvm_vm_dead(): no SPTE is installed from here on
-        k.sptes.Clear();                             // kvm_arch_flush_shadow_all
+        await k.sptes.Write(ImmutableDictionary<long, page>.Empty);   // kvm_arch_flush_shadow_all
         kvm_flush_remote_tlbs(k);
         await KVM_MMU_UNLOCK(k.mmu_lock);
         await gfn_to_pfn_cache_invalidate_start(k, 0, ulong.MaxValue);
@@ -45,13 +46,13 @@ public sealed class OomEnterZapDead : KvmMain, mmu_notifier_oom_enter_op
 
     public override async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
     {
-        if (!range.mmu_notifier_range_blockable() && await mmu_notifier_to_kvm(mn).added.Get(oom_reaping).Read()) return 0;
+        if (!range.mmu_notifier_range_blockable() && await (await mmu_notifier_to_kvm(mn)).added.Get(oom_reaping).Read()) return 0;
         return await base.kvm_mmu_notifier_invalidate_range_start(mn, range);
     }
 
     public override async SimTask kvm_mmu_notifier_invalidate_range_end(mmu_notifier mn, mmu_notifier_range range)
     {
-        if (!range.mmu_notifier_range_blockable() && await mmu_notifier_to_kvm(mn).added.Get(oom_reaping).Read()) return;
+        if (!range.mmu_notifier_range_blockable() && await (await mmu_notifier_to_kvm(mn)).added.Get(oom_reaping).Read()) return;
         await base.kvm_mmu_notifier_invalidate_range_end(mn, range);
     }
 

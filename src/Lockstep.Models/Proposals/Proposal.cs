@@ -24,10 +24,19 @@ public sealed record Proposal(string Id, string Title, string Source)
     public (Mm mm_code, KvmMain kvm_code) Build(Kernel.Kernel kernel)
     {
         var mm_code = Mm(kernel);
-        var kvm_code = Kvm(mm_code);
-        if (Mmu != null) kvm_code.mmu = Mmu(kvm_code);
-        return (mm_code, kvm_code);
+        BuildingMmu = Mmu;
+        try
+        {
+            return (mm_code, Kvm(mm_code));
+        }
+        finally
+        {
+            BuildingMmu = null;
+        }
     }
+
+    /// <summary>The arch MMU factory of the proposal being built: the KvmMain constructor (a patch's too) takes its mmu from it.</summary>
+    [ThreadStatic] internal static Func<KvmMain, Mmu>? BuildingMmu;
 }
 
 /// <summary>mainline: the kernel as it is (KERNEL-FACTS §6.2).</summary>

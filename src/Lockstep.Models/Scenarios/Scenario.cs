@@ -53,27 +53,35 @@ public static class Tasks
         async w => await w.hmm.dmirror_range_fault(w.dmirrors[index], w.mm, hva));
 }
 
-/// <summary>When every task is done, nothing may be left open (S6, L4) in any VM that still exists.</summary>
+/// <summary>
+/// When every task is done (and the deferred work drained): nothing may be left open (S6, L4) in any VM that still
+/// exists, every successful start has had its end (S5), and mm_count holds exactly the pins that remain (S7).
+/// </summary>
 public static class Quiescence
 {
     public static async SimTask Check(World w)
     {
         await Kernel.Kernel.wait_for_deferred_work();
+        var live = 0;
         foreach (var vm in w.vms)
         {
             var k = vm.kvm;
-            if (k.freed) continue;
+            if (await k.freed.Read()) continue;
+            live++;
             var count = await k.mn_active_invalidate_count.Read();
             if (count != 0)
             {
                 var text = $"mn_active_invalidate_count is {count} with no invalidation running: memslot updates hang, gpc refreshes retry forever";
                 Sim.Report(KernelLog.Warning("count-leaked", $"WARNING: {text}", "count"));
             }
-            if (k.mmu_invalidate_in_progress != 0)
+            var in_progress = await k.mmu_invalidate_in_progress.Read();
+            if (in_progress != 0)
             {
-                var text = $"mmu_invalidate_in_progress is {k.mmu_invalidate_in_progress} with no invalidation running: vCPU faults retry forever";
+                var text = $"mmu_invalidate_in_progress is {in_progress} with no invalidation running: vCPU faults retry forever";
                 Sim.Report(KernelLog.Warning("in-progress-leaked", $"WARNING: {text}", "in_progress"));
             }
         }
+        await w.mm_code.open_ranges.check_quiescent();                        // S5: every start had its end
+        await w.mm_code.lifetimes.mm_count_check(w.mm, pins_held_elsewhere: live);   // S7: each live struct kvm holds its mmgrab
     }
 }

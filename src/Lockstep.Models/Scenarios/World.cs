@@ -1,4 +1,5 @@
 using Lockstep.Engine;
+using Lockstep.Models.Checking;
 using Lockstep.Models.lib;
 using Lockstep.Models.mm;
 using Lockstep.Models.virt.kvm;
@@ -39,31 +40,30 @@ public sealed record WorldSpec(IReadOnlyList<VmaSpec> Vmas, IReadOnlyList<VmSpec
     /// <summary>Builds the world inside a run, with the (patched) code of the run.</summary>
     public async SimTask<World> Create(Kernel.Kernel kernel, Mm mm_code, KvmMain kvm_code)
     {
-        var allocator = new PageAllocator();
-        var mm = new mm_struct(mm_code, allocator);
-        var vmas = new List<vm_area_struct>();
-        foreach (var v in Vmas)
-        {
-            var vma = new vm_area_struct(v.Start, v.Start + v.Pages, VmFlags.None, v.Anonymous, allocator);
-            mm.vmas.Add(vma);
-            vmas.Add(vma);
-        }
+        var allocator = new PageAllocator(mm_code);
+        var vmas = Vmas.Select(v => new vm_area_struct(v.Start, v.Start + v.Pages, VmFlags.None, v.Anonymous, allocator)).ToList();
+        var mm = new mm_struct(mm_code, allocator, vmas);
         var vms = new List<Vm>();
         foreach (var spec in Vms)
         {
             var slots = spec.Memslots.Select((s, i) => new kvm_memory_slot(i, s.BaseGfn, s.Npages, s.Hva)).ToList();
             var k = await kvm_code.kvm_create_vm(mm, slots, KVM_HAVE_MMU_RWLOCK: Arch != Arch.riscv);
+            await mm_code.stale_mappings.add(p => StaleMappings.kvm_maps_page(k, p));   // the VM is a secondary MMU (S1)
             foreach (var uhva in spec.Gpcs)
             {
                 var vma = mm.find_vma(uhva)!;
-                k.gpc_list.Add(new gfn_to_pfn_cache(kvm_code, uhva, vma.pte[uhva - vma.vm_start].Peek));
+                await k.gpc_list.Add(new gfn_to_pfn_cache(kvm_code, uhva, await vma.ptep(uhva).Read()));
             }
             vms.Add(new Vm(k, slots));
         }
         var hmm = new TestHmm(mm_code);
         var dmirrors = new List<dmirror>();
         for (var i = 0; i < Dmirrors.Count; i++)
-            dmirrors.Add(await hmm.dmirror_fops_open(mm, Dmirrors[i].Start, Dmirrors[i].Pages, $"dmirror{i}"));
+        {
+            var d = await hmm.dmirror_fops_open(mm, Dmirrors[i].Start, Dmirrors[i].Pages, $"dmirror{i}");
+            await mm_code.stale_mappings.add(d.maps);   // the device is a secondary MMU (S1)
+            dmirrors.Add(d);
+        }
         return new World
         {
             kernel = kernel, mm_code = mm_code, kvm_code = kvm_code, hmm = hmm, mm = mm,
@@ -161,15 +161,15 @@ public sealed record Vm(kvm kvm, IReadOnlyList<kvm_memory_slot> slots);
 /// <summary>The world of one execution, with the code it runs.</summary>
 public sealed class World
 {
-    public required Kernel.Kernel kernel;
-    public required Mm mm_code;
-    public required KvmMain kvm_code;
-    public required TestHmm hmm;
-    public required mm_struct mm;
-    public required task_struct qemu;
-    public required IReadOnlyList<vm_area_struct> vmas;
-    public required IReadOnlyList<Vm> vms;
-    public required IReadOnlyList<dmirror> dmirrors;
+    public required Kernel.Kernel kernel { get; init; }
+    public required Mm mm_code { get; init; }
+    public required KvmMain kvm_code { get; init; }
+    public required TestHmm hmm { get; init; }
+    public required mm_struct mm { get; init; }
+    public required task_struct qemu { get; init; }
+    public required IReadOnlyList<vm_area_struct> vmas { get; init; }
+    public required IReadOnlyList<Vm> vms { get; init; }
+    public required IReadOnlyList<dmirror> dmirrors { get; init; }
 
     /// <summary>The first VM (most scenarios have one).</summary>
     public kvm kvm => vms[0].kvm;

@@ -13,7 +13,7 @@ public partial class Mm
         var before = await mm.mm_count.Update(static c => c - 1);
         if (before <= 0)
             Sim.Report(KernelLog.Warning("mmdrop-underflow", "BUG: mmdrop of an mm_struct whose mm_count is already 0", "mm_count"));
-        else if (before == 1 && mm.notifier_subscriptions is { } subs && !subs.list.Peek.IsEmpty)
+        else if (before == 1 && await mm.notifier_subscriptions.Read() is { } subs && !await subs.list.hlist_empty())
             Sim.Report(KernelLog.Warning("subscriptions-destroy", "kernel BUG at mm/mmu_notifier.c: __mmu_notifier_subscriptions_destroy with subscribers left", "destroy"));
     }
 }

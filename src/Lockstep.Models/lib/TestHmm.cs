@@ -18,7 +18,7 @@ public sealed class dmirror
         this.name = name;
         mutex = new mutex(kernel, "&dmirror->mutex");
         pt = new Shared<ImmutableDictionary<ulong, page>>($"{name}->pt", ImmutableDictionary<ulong, page>.Empty);
-        notifier = new mmu_interval_notifier($"{name}->notifier") { container = this };
+        notifier = new mmu_interval_notifier($"{name}->notifier", container: this);
     }
 
     public readonly string name;
@@ -49,7 +49,6 @@ public class TestHmm : mmu_interval_notifier_ops
     {
         using var fn = KernelFunction.Enter();
         var d = new dmirror(mm_code.kernel, name);
-        mm.allocator.secondary_mapping_checks.Add(d.maps);
         var ret = await mm_code.mmu_interval_notifier_insert(d.notifier, mm, start, length, this);
         Sim.Assert(ret == 0, $"mmu_interval_notifier_insert returned {ret}");
         return d;
@@ -109,6 +108,6 @@ public class TestHmm : mmu_interval_notifier_ops
     {
         using var fn = KernelFunction.Enter();
         var vma = mm.find_vma(hva);
-        return vma == null ? null : await vma.pte[hva - vma.vm_start].Read();
+        return vma == null ? null : await vma.ptep(hva).Read();
     }
 }

@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Lockstep.Engine;
 using Lockstep.Kernel;
 using static Lockstep.Kernel.Api;
@@ -32,65 +33,51 @@ public sealed class wait_queue_head_t
     public static async SimTask wake_up_all(wait_queue_head_t wq) => await wq.wakeups.Update(static w => w + 1);
 }
 
-/// <summary>A physical page. Freed when its last reference goes; S1 is checked at that instant (KERNEL-FACTS §6.1).</summary>
+/// <summary>A physical page. Freed when its last reference goes (refcount 0); S1 is checked at that instant (KERNEL-FACTS §6.1).</summary>
 public sealed class page
 {
-    internal page(int pfn) => this.pfn = pfn;
+    internal page(int pfn)
+    {
+        this.pfn = pfn;
+        refcount = new Shared<int>($"page[{pfn:x}]._refcount", 1);
+    }
 
     public readonly int pfn;
 
-    /// <summary>Mapping + GUP references; shared because the reaper and a vCPU fault race on it.</summary>
-    internal Shared<int>? _refcount;
-
-    public Shared<int> refcount => _refcount!;
-
-    public bool freed;
+    /// <summary>Mapping + GUP references; shared because the reaper and a vCPU fault race on it. 0: the page is free.</summary>
+    public readonly Shared<int> refcount;
 
     public override string ToString() => $"pfn 0x{pfn:x}";
 }
 
-/// <summary>A page allocator whose pages know whether they are free, so "freed while still mapped" is checkable.</summary>
+/// <summary>
+/// The page allocator (mm/page_alloc.c): hands out pages while the world is set up, and frees a page when its last
+/// reference goes, which is where the S1 oracle (<see cref="Checking.StaleMappings"/>) asks the secondary MMUs.
+/// </summary>
 public sealed class PageAllocator
 {
-    private int _next = 0x1000;
+    private readonly Checking.StaleMappings _stale_mappings;
 
-    /// <summary>Who must be asked, when a page is freed, whether they still map it (secondary MMUs register here).</summary>
-    public readonly List<Func<page, string?>> secondary_mappers = new();
-
-    /// <summary>
-    /// The same question for a secondary MMU whose page table is <see cref="Shared{T}"/> state: it is asked with a
-    /// scheduling point (reading that state), so the explorer sees the race between installing a mapping and the free
-    /// and tries both orders. (A plain oracle runs as part of the free's step and can hide that order.)
-    /// </summary>
-    public readonly List<Func<page, SimTask<string?>>> secondary_mapping_checks = new();
-
-    public page alloc_page()
+    public PageAllocator(Mm code)
     {
-        var p = new page(_next++);
-        p._refcount = new Shared<int>($"page[{p.pfn:x}]._refcount", 1);
-        return p;
+        zone_lock = new spinlock_t(code.kernel, "&zone->lock");
+        _next = new Guarded<int>("zone->next_pfn", zone_lock, 0x1000);
+        _stale_mappings = code.stale_mappings;
     }
 
-    /// <summary>put_page: drops a reference; the last one frees the page (and checks S1).</summary>
+    /// <summary>zone->lock: it protects the free lists (here, the next free pfn).</summary>
+    public readonly KernelLock zone_lock;
+
+    private readonly Guarded<int> _next;
+
+    /// <summary>A new page with one reference. The model allocates while setting up the world only (zone->lock is not taken).</summary>
+    public page alloc_page() => new(_next.Value++);
+
+    /// <summary>put_page: drops a reference; the last one frees the page (and S1 is checked).</summary>
     public async SimTask put_page(page p)
     {
         if (await p.refcount.Update(static r => r - 1) != 1) return;
-        p.freed = true;
-        foreach (var mapper in secondary_mappers)
-        {
-            if (mapper(p) is not { } who) continue;
-            ReportStaleMapping(p, who);
-        }
-        foreach (var check in secondary_mapping_checks)
-            if (await check(p) is { } who)
-                ReportStaleMapping(p, who);
-    }
-
-    private static void ReportStaleMapping(page p, string who)
-    {
-        Sim.Report(KernelLog.Warning("stale-secondary-mapping",
-            $"BUG: page {p} freed while a secondary MMU still maps it", $"{p.pfn}",
-            $"freed by {Api.current}\nstill mapped by: {who}"));
+        await _stale_mappings.page_freed(p);
     }
 }
 
@@ -107,8 +94,9 @@ public sealed class vm_area_struct
         this.vm_end = vm_end;
         vm_flags = flags;
         this.anonymous = anonymous;
-        pte = new Shared<page?>[vm_end - vm_start];
-        for (var i = 0; i < pte.Length; i++) pte[i] = new Shared<page?>($"pte[0x{vm_start + (ulong)i:x}]", allocator.alloc_page());
+        var ptes = ImmutableArray.CreateBuilder<Shared<page?>>((int)(vm_end - vm_start));
+        for (var hva = vm_start; hva < vm_end; hva++) ptes.Add(new Shared<page?>($"pte[0x{hva:x}]", allocator.alloc_page()));
+        pte = ptes.MoveToImmutable();
     }
 
     public readonly ulong vm_start, vm_end;
@@ -116,7 +104,10 @@ public sealed class vm_area_struct
     public readonly bool anonymous;
 
     /// <summary>The primary page table of this VMA: hva -> page.</summary>
-    public readonly Shared<page?>[] pte;
+    public readonly ImmutableArray<Shared<page?>> pte;
+
+    /// <summary>The PTE of <paramref name="hva"/> (pte_offset_map).</summary>
+    public Shared<page?> ptep(ulong hva) => pte[(int)(hva - vm_start)];
 
     public bool vma_is_anonymous() => anonymous;
 
@@ -135,8 +126,9 @@ public static class MmFlags
 public sealed class mm_struct
 {
     /// <summary>The locks are initialised with the types <paramref name="code"/> declares (a patch may change them).</summary>
-    public mm_struct(Mm code, PageAllocator allocator)
+    public mm_struct(Mm code, PageAllocator allocator, IEnumerable<vm_area_struct> vmas)
     {
+        this.vmas = vmas.ToImmutableArray();
         var kernel = code.kernel;
         mmap_lock = code.mm_struct_mmap_lock.Init(kernel, "&mm->mmap_lock");
         anon_vma_lock = code.anon_vma_rwsem.Init(kernel, "&anon_vma->rwsem");
@@ -145,6 +137,7 @@ public sealed class mm_struct
         mm_users = new Shared<int>("mm->mm_users", 1);
         mm_count = new Shared<int>("mm->mm_count", 1);
         this.allocator = allocator;
+        notifier_subscriptions = new Shared<mmu_notifier_subscriptions?>("mm->notifier_subscriptions");
     }
 
     public readonly KernelLock mmap_lock;
@@ -164,24 +157,22 @@ public sealed class mm_struct
     public readonly Shared<int> flags;
     public readonly Shared<int> mm_users;
     public readonly Shared<int> mm_count;
-    public readonly List<vm_area_struct> vmas = new();
+    /// <summary>The VMAs, as the world set them up (the model unmaps pages, never whole VMAs).</summary>
+    public readonly ImmutableArray<vm_area_struct> vmas;
     public readonly PageAllocator allocator;
-    public mmu_notifier_subscriptions? notifier_subscriptions;
+
+    /// <summary>Published once by the first registration (smp_store_release), never changed after.</summary>
+    public readonly Shared<mmu_notifier_subscriptions?> notifier_subscriptions;
 
     /// <summary>Members a patch adds to struct mm_struct (<see cref="Field{T}"/>).</summary>
     public readonly StructFields added = new();
 
-    /// <summary>
-    /// S7 bookkeeping (not kernel state): mm_count pins taken by the notifier core — one per registered
-    /// <c>struct mmu_notifier</c> (dropped by unregister or the put's SRCU callback) and one per inserted interval notifier
-    /// (dropped by mmu_interval_notifier_remove).
-    /// </summary>
-    public int notifier_pins;
+    /// <summary>mm_has_notifiers: READ_ONCE(mm->notifier_subscriptions) != NULL.</summary>
+    public async SimTask<bool> mm_has_notifiers() => await notifier_subscriptions.Read() != null;
 
-    /// <summary>S7 bookkeeping: mm_count pins held by signal->oom_mm (mark_oom_victim; they live as long as the signal struct).</summary>
-    public int oom_mm_pins;
-
-    public bool mm_has_notifiers() => notifier_subscriptions != null;
+    /// <summary>mm->notifier_subscriptions where the caller knows it is set (after mm_has_notifiers, or holding a registration).</summary>
+    public async SimTask<mmu_notifier_subscriptions> subscriptions()
+        => await notifier_subscriptions.Read() ?? throw new InvalidOperationException("mm->notifier_subscriptions is NULL");
 
     /// <summary>pte_lockptr: the PTL that covers <paramref name="address"/> (one per mm in the model).</summary>
     public KernelLock pte_lockptr(ulong address) => page_table_lock;

@@ -20,6 +20,8 @@ public sealed class mmu_gather
 
     public readonly mm_struct? mm;
     public readonly int max = int.MaxValue;
+
+    [PerTask("struct mmu_gather tlb is a local of the unmapping function")]
     public readonly List<page> pages = new();
 }
 
@@ -34,7 +36,7 @@ public partial class Mm
     /// returns). The default never fills up (batch allocation succeeds); a model with small VMAs sets e.g. 1 to
     /// exercise the early free.
     /// </summary>
-    public int mmu_gather_capacity = int.MaxValue;
+    public int mmu_gather_capacity { get; init; } = int.MaxValue;
 
     /// <summary>tlb_gather_mmu(&amp;tlb, mm).</summary>
     public virtual mmu_gather tlb_gather_mmu(mm_struct mm) => new(mm, mmu_gather_capacity);
@@ -52,7 +54,7 @@ public partial class Mm
         using var fn = KernelFunction.Enter();
         for (var hva = start; hva < end; hva++)
         {
-            var old = await vma.pte[hva - vma.vm_start].Update(static _ => null);   // ptep_get_and_clear
+            var old = await vma.ptep(hva).Update(static _ => null);   // ptep_get_and_clear
             if (old != null && __tlb_remove_page(tlb, old))
                 await tlb_flush_mmu(tlb.mm!, tlb);   // force_flush: after the PTL is dropped
         }
@@ -170,7 +172,7 @@ public partial class Mm
         var ptl = mm.pte_lockptr(address);
         await spin_lock(ptl);
         var referenced = false;
-        if (await vma.pte[address - vma.vm_start].Read() != null)   // still mapped here
+        if (await vma.ptep(address).Read() != null)   // still mapped here
             referenced = await ptep_clear_flush_young_notify(mm, vma, address);
         await spin_unlock(ptl);
         return referenced;

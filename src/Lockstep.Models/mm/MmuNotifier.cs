@@ -1,8 +1,7 @@
-using System.Collections.Concurrent;
 using System.Collections.Immutable;
-using System.Reflection;
 using Lockstep.Engine;
 using Lockstep.Kernel;
+using Lockstep.Models.Checking;
 using static Lockstep.Kernel.Api;
 using static Lockstep.Kernel.Srcu;
 using static Lockstep.Models.mm.wait_queue_head_t;
@@ -10,26 +9,28 @@ using static Lockstep.Models.mm.wait_queue_head_t;
 namespace Lockstep.Models.mm;
 
 /// <summary>
-/// struct mmu_notifier_subscriptions (§1.3); the list is an RCU-style snapshot so walkers are safe against removal.
-/// The itree bookkeeping (active_invalidate_ranges, itree, deferred_list) is only touched under <see cref="@lock"/>, or,
-/// for the itree walk of an invalidation, while the tree is frozen (invalidate_seq odd), so plain fields suffice.
+/// struct mmu_notifier_subscriptions (§1.3). The list is an hlist walked under SRCU (<see cref="hlist_head"/>); the
+/// itree bookkeeping is touched under <see cref="@lock"/> (<see cref="Guarded{T}"/> checks it), except the itree itself,
+/// which an invalidation also walks without the lock while the tree is frozen (invalidate_seq odd).
 /// </summary>
 public sealed class mmu_notifier_subscriptions
 {
     public mmu_notifier_subscriptions(Mm code)
     {
         @lock = code.mmu_notifier_subscriptions_lock.Init(code.kernel, "&subscriptions->lock");
+        list = new hlist_head("subscriptions->list", code.lifetimes);
+        has_itree = new Shared<bool>("subscriptions->has_itree");
         invalidate_seq = new Shared<ulong>("subscriptions->invalidate_seq", 2);
+        active_invalidate_ranges = new Guarded<ulong>("subscriptions->active_invalidate_ranges", @lock);
+        itree = new Shared<ImmutableList<interval_tree_node>>("subscriptions->itree", ImmutableList<interval_tree_node>.Empty);
         wq = new wait_queue_head_t("subscriptions->wq");
+        deferred_list = new Guarded<ImmutableList<interval_tree_node>>("subscriptions->deferred_list", @lock, ImmutableList<interval_tree_node>.Empty);
     }
 
-    public readonly Shared<ImmutableList<mmu_notifier>> list = new("subscriptions->list", ImmutableList<mmu_notifier>.Empty);
+    public readonly hlist_head list;
 
-    /// <summary>
-    /// Set once by __mmu_notifier_register(NULL, mm) with the mmap lock held for write and mm_take_all_locks, read
-    /// unlocked by invalidations (which hold the mmap lock or an rmap lock): a plain field, not a scheduling point.
-    /// </summary>
-    public bool has_itree;
+    /// <summary>Set once by __mmu_notifier_register(NULL, mm) (mmap lock held for write and mm_take_all_locks).</summary>
+    public readonly Shared<bool> has_itree;
 
     public readonly KernelLock @lock;
 
@@ -37,16 +38,16 @@ public sealed class mmu_notifier_subscriptions
     public readonly Shared<ulong> invalidate_seq;
 
     /// <summary>Open start..end windows on this mm (itree side), under lock.</summary>
-    public ulong active_invalidate_ranges;
+    public readonly Guarded<ulong> active_invalidate_ranges;
 
-    /// <summary>The interval tree, in interval_tree_iter order (by start), under lock.</summary>
-    public readonly List<mmu_interval_notifier> itree = new();
+    /// <summary>The interval tree, in interval_tree_iter order (by start): changed under lock while not frozen.</summary>
+    public readonly Shared<ImmutableList<interval_tree_node>> itree;
 
     /// <summary>Waiters of mmu_interval_read_begin and mmu_interval_notifier_remove.</summary>
     public readonly wait_queue_head_t wq;
 
-    /// <summary>Inserts and removals requested while the tree was frozen, applied by the last mn_itree_inv_end.</summary>
-    public readonly List<mmu_interval_notifier> deferred_list = new();
+    /// <summary>Inserts and removals requested while the tree was frozen, applied by the last mn_itree_inv_end; under lock.</summary>
+    public readonly Guarded<ImmutableList<interval_tree_node>> deferred_list;
 }
 
 /// <summary>
@@ -73,6 +74,17 @@ public partial class Mm
     }
 
     public readonly Kernel.Kernel kernel;
+
+    // ---- the checker's oracles beside mm/'s structs (src/Lockstep.Models/Checking), called at mm/'s seams ----
+
+    /// <summary>S1: asked when a page is freed.</summary>
+    public readonly StaleMappings stale_mappings = new();
+
+    /// <summary>S5: told of every successful start and every end delivered.</summary>
+    public readonly OpenRanges open_ranges = new();
+
+    /// <summary>S7: registrations, callbacks, unregister and free, the list walks, mm_count pins.</summary>
+    public readonly Lifetimes lifetimes = new();
 
     // ---- lock declarations of the structs mm/ initialises (include/linux/mm_types.h, rmap.h, sched.h; mm/oom_kill.c).
     // A patch that changes one overrides it.
@@ -114,7 +126,7 @@ public partial class Mm
     public virtual async SimTask<int> __mmu_notifier_register(mmu_notifier? subscription, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
-        BUG_ON(mm.mm_users.Peek <= 0, "atomic_read(&mm->mm_users) <= 0");
+        BUG_ON(await mm.mm_users.Read() <= 0, "atomic_read(&mm->mm_users) <= 0");
         // 1. Subsystems register for arch_invalidate_secondary_tlbs() or start/end, not both.
         if (subscription != null && subscription.ops.Has(mmu_notifier_ops.Op.arch_invalidate_secondary_tlbs)
             && subscription.ops.Has(mmu_notifier_ops.Op.invalidate_range_start | mmu_notifier_ops.Op.invalidate_range_end))
@@ -126,28 +138,28 @@ public partial class Mm
         }
         // 2. kzalloc + init: list, lock, invalidate_seq = 2, itree, wq, deferred_list (the model's allocation never fails).
         mmu_notifier_subscriptions? subscriptions = null;
-        if (mm.notifier_subscriptions == null) subscriptions = new mmu_notifier_subscriptions(this);
+        if (await mm.notifier_subscriptions.Read() == null) subscriptions = new mmu_notifier_subscriptions(this);
         // 3. Exclude every rmap walker (and, with them, every other notifier method).
         var ret = await mm_take_all_locks(mm);
         if (ret != 0) return ret;   // out_clean: kfree(subscriptions)
         // 4. smp_store_release(&mm->notifier_subscriptions, subscriptions)
-        if (subscriptions != null) mm.notifier_subscriptions = subscriptions;
+        if (subscriptions != null) await mm.notifier_subscriptions.Write(subscriptions);
+        var subs = await mm.subscriptions();
         // 5.
         if (subscription != null)
         {
             await mmgrab(mm);   // pairs with the mmdrop in mmu_notifier_unregister / mmu_notifier_free_rcu
-            mm.notifier_pins++;
-            subscription.mm = mm;
-            subscription.users = 1;
-            await spin_lock(mm.notifier_subscriptions!.@lock);
-            await mm.notifier_subscriptions.list.Update(l => l.Insert(0, subscription));   // hlist_add_head_rcu
-            subscription.hlist_hashed = true;
-            await spin_unlock(mm.notifier_subscriptions.@lock);
+            await lifetimes.registered(subscription, mm);
+            await subscription.mm.Write(mm);
+            await subscription.users.Write(1);
+            await spin_lock(subs.@lock);
+            await subs.list.hlist_add_head_rcu(subscription);
+            await spin_unlock(subs.@lock);
         }
-        else mm.notifier_subscriptions!.has_itree = true;
+        else await subs.has_itree.Write(true);
         // 6.
         await mm_drop_all_locks(mm);
-        BUG_ON(mm.mm_users.Peek <= 0, "atomic_read(&mm->mm_users) <= 0");
+        BUG_ON(await mm.mm_users.Read() <= 0, "atomic_read(&mm->mm_users) <= 0");
         return 0;
     }
 
@@ -155,24 +167,24 @@ public partial class Mm
     public virtual async SimTask mmu_notifier_unregister(mmu_notifier subscription, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
-        BUG_ON(mm.mm_count.Peek <= 0, "atomic_read(&mm->mm_count) <= 0");
-        if (subscription.hlist_hashed)
+        BUG_ON(await mm.mm_count.Read() <= 0, "atomic_read(&mm->mm_count) <= 0");
+        if (!await hlist_head.hlist_unhashed(subscription))
         {
             // SRCU here forces the release to finish before the mm's pages are freed by a concurrent exit_mmap.
             var id = await srcu_read_lock(srcu);
             if (subscription.ops.Has(mmu_notifier_ops.Op.release))
                 await Call(subscription, s => s.ops.release(s, mm));
             await srcu_read_unlock(srcu, id);
-            await spin_lock(mm.notifier_subscriptions!.@lock);
-            await mm.notifier_subscriptions.list.Update(l => l.Remove(subscription));   // hlist_del_init_rcu
-            subscription.hlist_hashed = false;
-            await spin_unlock(mm.notifier_subscriptions.@lock);
+            var subscriptions = await mm.subscriptions();
+            await spin_lock(subscriptions.@lock);
+            // Can not use list_del_rcu() since __mmu_notifier_release can delete it before we hold the lock.
+            await subscriptions.list.hlist_del_init_rcu(subscription);
+            await spin_unlock(subscriptions.@lock);
         }
         // Wait for every callback that may still be running, including a release run by exit_mmap.
         await synchronize_srcu(srcu);
-        mmu_notifier_unregister_returns(subscription);
-        BUG_ON(mm.mm_count.Peek <= 0, "atomic_read(&mm->mm_count) <= 0");
-        mm.notifier_pins--;
+        await lifetimes.unregister_returns(subscription);
+        BUG_ON(await mm.mm_count.Read() <= 0, "atomic_read(&mm->mm_count) <= 0");
         await mmdrop(mm);
     }
 
@@ -193,14 +205,14 @@ public partial class Mm
     {
         using var fn = KernelFunction.Enter();
         lockdep_assert_held(mm.mmap_lock);   // mmap_assert_write_locked(mm)
-        if (mm.notifier_subscriptions != null)
+        if (await mm.notifier_subscriptions.Read() != null)
         {
             var found = await find_get_mmu_notifier(mm, ops);
             if (found != null) return found;
         }
         var subscription = await ops.alloc_notifier(mm);
         if (mmu_notifier.IS_ERR(subscription)) return subscription;
-        subscription.ops = ops;
+        // subscription->ops = ops: the model's alloc_notifier builds the subscription with its ops.
         var ret = await __mmu_notifier_register(subscription, mm);
         if (ret != 0)
         {
@@ -213,14 +225,14 @@ public partial class Mm
     protected virtual async SimTask<mmu_notifier?> find_get_mmu_notifier(mm_struct mm, mmu_notifier_ops ops)
     {
         using var fn = KernelFunction.Enter();
-        var subscriptions = mm.notifier_subscriptions!;
+        var subscriptions = await mm.subscriptions();
         await spin_lock(subscriptions.@lock);
-        foreach (var subscription in await subscriptions.list.Read())
+        await foreach (var subscription in subscriptions.list)
         {
             if (!ReferenceEquals(subscription.ops, ops)) continue;
             var result = subscription;
-            if (subscription.users != int.MaxValue) subscription.users++;   // likely(users != UINT_MAX)
-            else result = mmu_notifier.ERR_PTR(-EOVERFLOW);
+            if (await subscription.users.Update(static u => u != int.MaxValue ? u + 1 : u) == int.MaxValue)   // likely(users != UINT_MAX)
+                result = mmu_notifier.ERR_PTR(-EOVERFLOW);
             await spin_unlock(subscriptions.@lock);
             return result;
         }
@@ -232,11 +244,10 @@ public partial class Mm
     protected virtual async SimTask mmu_notifier_free_rcu(mmu_notifier subscription)
     {
         using var fn = KernelFunction.Enter();
-        var mm = subscription.mm!;
+        var mm = (await subscription.mm.Read())!;
         await subscription.ops.free_notifier(subscription);
-        subscription.freed = true;   // the struct mmu_notifier is embedded in what free_notifier freed
-        mm.notifier_pins--;
-        await mmdrop(mm);
+        await lifetimes.freed(subscription);   // the struct mmu_notifier is embedded in what free_notifier freed
+        await mmdrop(mm);   // pairs with the mmgrab in __mmu_notifier_register
     }
 
     /// <summary>
@@ -246,22 +257,21 @@ public partial class Mm
     public virtual async SimTask mmu_notifier_put(mmu_notifier subscription)
     {
         using var fn = KernelFunction.Enter();
-        var mm = subscription.mm!;
-        var subscriptions = mm.notifier_subscriptions!;
+        var mm = (await subscription.mm.Read())!;
+        var subscriptions = await mm.subscriptions();
         await spin_lock(subscriptions.@lock);
-        if (subscription.users == 0)
+        if (await subscription.users.Read() == 0)
         {
             Sim.Report(KernelLog.Warning("put-without-users", "WARNING: mmu_notifier_put: WARN_ON(!subscription->users)", "put"));
             await spin_unlock(subscriptions.@lock);   // out_unlock
             return;
         }
-        if (--subscription.users != 0)
+        if (await subscription.users.Update(static u => u - 1) != 1)
         {
             await spin_unlock(subscriptions.@lock);   // out_unlock
             return;
         }
-        await subscriptions.list.Update(l => l.Remove(subscription));   // hlist_del_init_rcu
-        subscription.hlist_hashed = false;
+        await subscriptions.list.hlist_del_init_rcu(subscription);
         await spin_unlock(subscriptions.@lock);
         await call_srcu(srcu, () => mmu_notifier_free_rcu(subscription));
     }
@@ -277,14 +287,14 @@ public partial class Mm
 
     public virtual async SimTask mmu_notifier_release(mm_struct mm)
     {
-        if (mm.mm_has_notifiers()) await __mmu_notifier_release(mm);
+        if (await mm.mm_has_notifiers()) await __mmu_notifier_release(mm);
     }
 
     public virtual async SimTask __mmu_notifier_release(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
-        var subscriptions = mm.notifier_subscriptions!;
-        if (subscriptions.has_itree) await mn_itree_release(subscriptions, mm);
+        var subscriptions = await mm.subscriptions();
+        if (await subscriptions.has_itree.Read()) await mn_itree_release(subscriptions, mm);
         // Kernel: if (!hlist_empty(&subscriptions->list)). The model walks an empty list too (one more grace period,
         // nothing else), which keeps exit_mmap's scheduling points those of a KVM mm.
         await mn_hlist_release(subscriptions, mm);
@@ -294,12 +304,13 @@ public partial class Mm
     {
         using var fn = KernelFunction.Enter();
         var id = await srcu_read_lock(srcu);
-        foreach (var subscription in await subscriptions.list.Read())
+        await foreach (var subscription in subscriptions.list)
             if (subscription.ops.Has(mmu_notifier_ops.Op.release))
                 await Call(subscription, s => s.ops.release(s, mm));
         await spin_lock(subscriptions.@lock);
-        var all = await subscriptions.list.Update(static _ => ImmutableList<mmu_notifier>.Empty);   // hlist_del_init_rcu each
-        foreach (var subscription in all) subscription.hlist_hashed = false;
+        // We arrived before mmu_notifier_unregister, which will then only wait for ->release and return.
+        while (await subscriptions.list.first.Read() is { } first)
+            await subscriptions.list.hlist_del_init_rcu(first);
         await spin_unlock(subscriptions.@lock);
         await srcu_read_unlock(srcu, id);
         // exit_mmap must not free pages while a release called from a concurrent unregister still runs.
@@ -316,9 +327,9 @@ public partial class Mm
             mm = mm, start = 0, end = ulong.MaxValue,
         };
         var (interval_sub, cur_seq) = await mn_itree_inv_start_range(subscriptions, range);
-        for (; interval_sub != null; interval_sub = mn_itree_inv_next(subscriptions, interval_sub, range))
+        for (; interval_sub != null; interval_sub = await mn_itree_inv_next(subscriptions, interval_sub, range))
         {
-            var ret = await CallInterval(interval_sub, s => s.ops.invalidate(s, range, cur_seq));
+            var ret = await CallInterval(interval_sub, range, cur_seq);
             if (!ret)
                 Sim.Report(KernelLog.Warning("itree-invalidate-failed-blockable",
                     "WARNING: mn_itree_release: WARN_ON(!ret): an interval notifier failed a blockable invalidate", interval_sub.ops.GetType().Name));
@@ -329,12 +340,12 @@ public partial class Mm
     // ---- interval notifiers: the invalidation side (§1.7, §1.8) ----
 
     /// <summary>Under lock: one more active range; freeze the tree (seq odd) if any interval overlaps; returns the first one and the seq.</summary>
-    protected virtual async SimTask<(mmu_interval_notifier? first, ulong seq)> mn_itree_inv_start_range(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
+    protected virtual async SimTask<(interval_tree_node? first, ulong seq)> mn_itree_inv_start_range(mmu_notifier_subscriptions subscriptions, mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
         await spin_lock(subscriptions.@lock);
-        subscriptions.active_invalidate_ranges++;
-        var node = interval_tree_iter_first(subscriptions.itree, range.start, range.end - 1);
+        subscriptions.active_invalidate_ranges.Value++;
+        var node = interval_tree_iter_first(await subscriptions.itree.Read(), range.start, range.end - 1);
         if (node != null) await subscriptions.invalidate_seq.Update(static s => s | 1);
         var seq = await subscriptions.invalidate_seq.Read();
         await spin_unlock(subscriptions.@lock);
@@ -342,11 +353,11 @@ public partial class Mm
     }
 
     /// <summary>The next overlapping interval: the tree is frozen while an invalidation walks it, so no lock is needed.</summary>
-    private static mmu_interval_notifier? mn_itree_inv_next(mmu_notifier_subscriptions subscriptions, mmu_interval_notifier interval_sub, mmu_notifier_range range)
+    private static async SimTask<interval_tree_node?> mn_itree_inv_next(mmu_notifier_subscriptions subscriptions, interval_tree_node node, mmu_notifier_range range)
     {
-        var i = subscriptions.itree.IndexOf(interval_sub);
-        for (var j = i + 1; j < subscriptions.itree.Count; j++)
-            if (Overlaps(subscriptions.itree[j], range.start, range.end - 1)) return subscriptions.itree[j];
+        var itree = await subscriptions.itree.Read();
+        for (var j = itree.IndexOf(node) + 1; j < itree.Count; j++)
+            if (Overlaps(itree[j], range.start, range.end - 1)) return itree[j];
         return null;
     }
 
@@ -355,21 +366,21 @@ public partial class Mm
     {
         using var fn = KernelFunction.Enter();
         await spin_lock(subscriptions.@lock);
-        if (subscriptions.active_invalidate_ranges == 0)
+        if (subscriptions.active_invalidate_ranges.Value == 0)
             Sim.Report(KernelLog.Warning("itree-ranges-underflow", "WARNING: mn_itree_inv_end with active_invalidate_ranges == 0", "active_invalidate_ranges"));
-        if (--subscriptions.active_invalidate_ranges != 0 || !await mn_itree_is_invalidating(subscriptions))
+        if (--subscriptions.active_invalidate_ranges.Value != 0 || !await mn_itree_is_invalidating(subscriptions))
         {
             await spin_unlock(subscriptions.@lock);
             return;
         }
         await subscriptions.invalidate_seq.Update(static s => s + 1);   // make invalidate_seq even
         // The deferred mechanism, like rtnl_unlock(): adds and removes queued while frozen are applied now.
-        foreach (var interval_sub in subscriptions.deferred_list)
+        foreach (var node in subscriptions.deferred_list.Value)
         {
-            if (!interval_sub.rb_linked) interval_tree_insert(interval_sub, subscriptions.itree);
-            else interval_tree_remove(interval_sub, subscriptions.itree);
+            if (!await RB_linked(subscriptions, node.sub)) await interval_tree_insert(node, subscriptions);
+            else await interval_tree_remove(node.sub, subscriptions);
         }
-        subscriptions.deferred_list.Clear();
+        subscriptions.deferred_list.Value = ImmutableList<interval_tree_node>.Empty;
         await spin_unlock(subscriptions.@lock);
         await wake_up_all(subscriptions.wq);
     }
@@ -383,9 +394,9 @@ public partial class Mm
     {
         using var fn = KernelFunction.Enter();
         var (interval_sub, cur_seq) = await mn_itree_inv_start_range(subscriptions, range);
-        for (; interval_sub != null; interval_sub = mn_itree_inv_next(subscriptions, interval_sub, range))
+        for (; interval_sub != null; interval_sub = await mn_itree_inv_next(subscriptions, interval_sub, range))
         {
-            var ret = await CallInterval(interval_sub, s => s.ops.invalidate(s, range, cur_seq));
+            var ret = await CallInterval(interval_sub, range, cur_seq);
             if (!ret)
             {
                 if (range.mmu_notifier_range_blockable())
@@ -409,23 +420,25 @@ public partial class Mm
     protected virtual async SimTask<bool> mn_itree_is_invalidating(mmu_notifier_subscriptions subscriptions)
         => (await subscriptions.invalidate_seq.Read() & 1) != 0;
 
-    private static bool Overlaps(mmu_interval_notifier n, ulong start, ulong last) => n.start <= last && start <= n.last;
+    private static bool Overlaps(interval_tree_node n, ulong start, ulong last) => n.start <= last && start <= n.last;
 
-    private static mmu_interval_notifier? interval_tree_iter_first(List<mmu_interval_notifier> itree, ulong start, ulong last)
+    private static interval_tree_node? interval_tree_iter_first(ImmutableList<interval_tree_node> itree, ulong start, ulong last)
         => itree.FirstOrDefault(n => Overlaps(n, start, last));
 
-    private static void interval_tree_insert(mmu_interval_notifier interval_sub, List<mmu_interval_notifier> itree)
-    {
-        var i = itree.FindIndex(n => n.start > interval_sub.start);
-        itree.Insert(i < 0 ? itree.Count : i, interval_sub);
-        interval_sub.rb_linked = true;
-    }
+    /// <summary>!RB_EMPTY_NODE(&amp;interval_sub-&gt;interval_tree.rb): linked in the itree (under subscriptions->lock).</summary>
+    protected static async SimTask<bool> RB_linked(mmu_notifier_subscriptions subscriptions, mmu_interval_notifier interval_sub)
+        => (await subscriptions.itree.Read()).Any(n => n.sub == interval_sub);
 
-    private static void interval_tree_remove(mmu_interval_notifier interval_sub, List<mmu_interval_notifier> itree)
-    {
-        itree.Remove(interval_sub);
-        interval_sub.rb_linked = false;   // RB_CLEAR_NODE
-    }
+    private static async SimTask interval_tree_insert(interval_tree_node node, mmu_notifier_subscriptions subscriptions)
+        => await subscriptions.itree.Update(itree =>
+        {
+            var i = itree.FindIndex(n => n.start > node.start);
+            return itree.Insert(i < 0 ? itree.Count : i, node);
+        });
+
+    /// <summary>interval_tree_remove, then RB_CLEAR_NODE.</summary>
+    private static async SimTask interval_tree_remove(mmu_interval_notifier interval_sub, mmu_notifier_subscriptions subscriptions)
+        => await subscriptions.itree.Update(itree => itree.RemoveAll(n => n.sub == interval_sub));
 
     // ---- interval notifiers: the driver side (§1.9) ----
 
@@ -437,12 +450,12 @@ public partial class Mm
         mmu_interval_notifier_ops ops)
     {
         using var fn = KernelFunction.Enter();
-        var subscriptions = mm.notifier_subscriptions;   // smp_load_acquire
-        if (subscriptions == null || !subscriptions.has_itree)
+        var subscriptions = await mm.notifier_subscriptions.Read();   // smp_load_acquire
+        if (subscriptions == null || !await subscriptions.has_itree.Read())
         {
             var ret = await mmu_notifier_register(null, mm);
             if (ret != 0) return ret;
-            subscriptions = mm.notifier_subscriptions!;
+            subscriptions = await mm.subscriptions();
         }
         return await __mmu_interval_notifier_insert(interval_sub, mm, subscriptions, start, length, ops);
     }
@@ -453,12 +466,12 @@ public partial class Mm
     {
         using var fn = KernelFunction.Enter();
         lockdep_assert_held(mm.mmap_lock);   // mmap_assert_write_locked(mm)
-        var subscriptions = mm.notifier_subscriptions;
-        if (subscriptions == null || !subscriptions.has_itree)
+        var subscriptions = await mm.notifier_subscriptions.Read();
+        if (subscriptions == null || !await subscriptions.has_itree.Read())
         {
             var ret = await __mmu_notifier_register(null, mm);
             if (ret != 0) return ret;
-            subscriptions = mm.notifier_subscriptions!;
+            subscriptions = await mm.subscriptions();
         }
         return await __mmu_interval_notifier_insert(interval_sub, mm, subscriptions, start, length, ops);
     }
@@ -471,28 +484,26 @@ public partial class Mm
         mmu_notifier_subscriptions subscriptions, ulong start, ulong length, mmu_interval_notifier_ops ops)
     {
         using var fn = KernelFunction.Enter();
-        interval_sub.mm = mm;
-        interval_sub.ops = ops;
-        interval_sub.rb_linked = false;   // RB_CLEAR_NODE
-        interval_sub.start = start;
+        await interval_sub.mm.Write(mm);
+        // ops, RB_CLEAR_NODE, interval_tree.start and .last: the node the tree will hold.
         if (length == 0 || start + (length - 1) < start) return -EOVERFLOW;   // check_add_overflow
-        interval_sub.last = start + (length - 1);
+        var node = new interval_tree_node(start, start + (length - 1), interval_sub, ops);
         if (await mm.mm_users.Read() <= 0)
         {
             Sim.Report(KernelLog.Warning("insert-without-mmget", "WARNING: __mmu_interval_notifier_insert: WARN_ON(atomic_read(&mm->mm_users) <= 0)", "insert"));
             return -EINVAL;
         }
         await mmgrab(mm);   // pairs with the mmdrop in mmu_interval_notifier_remove
-        mm.notifier_pins++;
+        await lifetimes.interval_inserted(interval_sub, mm);
         await spin_lock(subscriptions.@lock);
-        if (subscriptions.active_invalidate_ranges != 0)
+        if (subscriptions.active_invalidate_ranges.Value != 0)
         {
             if (await mn_itree_is_invalidating(subscriptions))
-                subscriptions.deferred_list.Insert(0, interval_sub);   // hlist_add_head(&deferred_item)
+                subscriptions.deferred_list.Value = subscriptions.deferred_list.Value.Insert(0, node);   // hlist_add_head(&deferred_item)
             else
             {
                 await subscriptions.invalidate_seq.Update(static s => s | 1);
-                interval_tree_insert(interval_sub, subscriptions.itree);
+                await interval_tree_insert(node, subscriptions);
             }
             await interval_sub.invalidate_seq.Write(await subscriptions.invalidate_seq.Read());
         }
@@ -502,7 +513,7 @@ public partial class Mm
                 Sim.Report(KernelLog.Warning("itree-frozen-while-idle", "WARNING: __mmu_interval_notifier_insert: WARN_ON(mn_itree_is_invalidating)", "insert"));
             // Odd, not equal to the current seq, and the seq will not wrap to it any time soon.
             await interval_sub.invalidate_seq.Write(await subscriptions.invalidate_seq.Read() - 1);
-            interval_tree_insert(interval_sub, subscriptions.itree);
+            await interval_tree_insert(node, subscriptions);
         }
         await spin_unlock(subscriptions.@lock);
         return 0;
@@ -516,26 +527,28 @@ public partial class Mm
     public virtual async SimTask mmu_interval_notifier_remove(mmu_interval_notifier interval_sub)
     {
         using var fn = KernelFunction.Enter();
-        var mm = interval_sub.mm;
-        var subscriptions = mm.notifier_subscriptions!;
+        var mm = (await interval_sub.mm.Read())!;
+        var subscriptions = await mm.subscriptions();
         ulong seq = 0;
         might_sleep();
         await spin_lock(subscriptions.@lock);
         if (await mn_itree_is_invalidating(subscriptions))
         {
             // remove after an insert that was deferred and not yet processed: cancel the insert
-            if (!interval_sub.rb_linked) subscriptions.deferred_list.Remove(interval_sub);   // hlist_del
+            if (!await RB_linked(subscriptions, interval_sub))
+                subscriptions.deferred_list.Value = subscriptions.deferred_list.Value.RemoveAll(n => n.sub == interval_sub);   // hlist_del
             else
             {
-                subscriptions.deferred_list.Insert(0, interval_sub);
+                var node = (await subscriptions.itree.Read()).First(n => n.sub == interval_sub);
+                subscriptions.deferred_list.Value = subscriptions.deferred_list.Value.Insert(0, node);
                 seq = await subscriptions.invalidate_seq.Read();
             }
         }
         else
         {
-            if (!interval_sub.rb_linked)
+            if (!await RB_linked(subscriptions, interval_sub))
                 Sim.Report(KernelLog.Warning("remove-not-inserted", "WARNING: mmu_interval_notifier_remove: WARN_ON(RB_EMPTY_NODE(&interval_sub->interval_tree.rb))", "remove"));
-            interval_tree_remove(interval_sub, subscriptions.itree);
+            await interval_tree_remove(interval_sub, subscriptions);
         }
         await spin_unlock(subscriptions.@lock);
         // The possible sleep requires the caller not to hold any lock an invalidation callback takes.
@@ -543,11 +556,7 @@ public partial class Mm
         lock_map_release(__mmu_notifier_invalidate_range_start_map);
         if (seq != 0)
             await wait_event(subscriptions.wq, async () => await subscriptions.invalidate_seq.Read() != seq);
-        interval_sub.removed = true;
-        if (interval_sub.callbacks_running != 0)
-            Sim.Report(KernelLog.Warning("remove-while-invalidate-runs",
-                "BUG: mmu_interval_notifier_remove returned while the notifier's invalidate callback still runs", "remove"));
-        mm.notifier_pins--;
+        await lifetimes.interval_removed(interval_sub);
         await mmdrop(mm);   // pairs with the mmgrab in mmu_interval_notifier_insert
     }
 
@@ -558,7 +567,7 @@ public partial class Mm
     public virtual async SimTask<ulong> mmu_interval_read_begin(mmu_interval_notifier interval_sub)
     {
         using var fn = KernelFunction.Enter();
-        var subscriptions = interval_sub.mm.notifier_subscriptions!;
+        var subscriptions = await (await interval_sub.mm.Read())!.subscriptions();
         await spin_lock(subscriptions.@lock);
         var seq = await interval_sub.invalidate_seq.Read();   // pairs with the WRITE_ONCE in mmu_interval_set_seq
         var is_invalidating = seq == await subscriptions.invalidate_seq.Read();
@@ -590,7 +599,7 @@ public partial class Mm
         using var fn = KernelFunction.Enter();
         might_sleep();
         lock_map_acquire(__mmu_notifier_invalidate_range_start_map);
-        if (range.mm.mm_has_notifiers())
+        if (await range.mm.mm_has_notifiers())
         {
             range.flags |= mmu_notifier_range.MMU_NOTIFIER_RANGE_BLOCKABLE;
             await __mmu_notifier_invalidate_range_start(range);
@@ -603,7 +612,7 @@ public partial class Mm
         using var fn = KernelFunction.Enter();
         var ret = 0;
         lock_map_acquire(__mmu_notifier_invalidate_range_start_map);
-        if (range.mm.mm_has_notifiers())
+        if (await range.mm.mm_has_notifiers())
         {
             range.flags &= ~mmu_notifier_range.MMU_NOTIFIER_RANGE_BLOCKABLE;
             ret = await __mmu_notifier_invalidate_range_start(range);
@@ -620,13 +629,13 @@ public partial class Mm
     public virtual async SimTask<int> __mmu_notifier_invalidate_range_start(mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
-        var subscriptions = range.mm.notifier_subscriptions!;
-        if (subscriptions.has_itree)
+        var subscriptions = await range.mm.subscriptions();
+        if (await subscriptions.has_itree.Read())
         {
             var ret = await mn_itree_invalidate(subscriptions, range);
             if (ret != 0) return ret;
         }
-        if (!(await subscriptions.list.Read()).IsEmpty)
+        if (!await subscriptions.list.hlist_empty())
             return await mn_hlist_invalidate_range_start(subscriptions, range);
         return 0;
     }
@@ -636,8 +645,7 @@ public partial class Mm
         using var fn = KernelFunction.Enter();
         var ret = 0;
         var id = await srcu_read_lock(srcu);
-        var list = await subscriptions.list.Read();
-        foreach (var subscription in list)
+        await foreach (var subscription in subscriptions.list)
         {
             if (!subscription.ops.Has(mmu_notifier_ops.Op.invalidate_range_start)) continue;
             if (!range.mmu_notifier_range_blockable()) non_block_start();
@@ -655,15 +663,15 @@ public partial class Mm
                         $"{subscription.ops.GetType().Name}: invalidate_range_start returned {_ret} but ops has invalidate_range_end (mmu_notifier.h contract)"));
                 ret = _ret;
             }
-            else OpenRange(subscription, range);
+            else await open_ranges.opened(subscription, range);
         }
         if (ret != 0)
         {
             // Compensating ends for every subscriber with an end, not wrapped in non_block (§1.7 step 3).
-            foreach (var subscription in list)
+            await foreach (var subscription in subscriptions.list)
                 if (subscription.ops.Has(mmu_notifier_ops.Op.invalidate_range_end))
                 {
-                    CloseRange(subscription, range, compensating: true);
+                    await open_ranges.closed(subscription, range, compensating: true);
                     await Call(subscription, s => s.ops.invalidate_range_end(s, range));
                 }
         }
@@ -677,15 +685,15 @@ public partial class Mm
     {
         using var fn = KernelFunction.Enter();
         if (range.mmu_notifier_range_blockable()) might_sleep();
-        if (range.mm.mm_has_notifiers()) await __mmu_notifier_invalidate_range_end(range);
+        if (await range.mm.mm_has_notifiers()) await __mmu_notifier_invalidate_range_end(range);
     }
 
     public virtual async SimTask __mmu_notifier_invalidate_range_end(mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
-        var subscriptions = range.mm.notifier_subscriptions!;
+        var subscriptions = await range.mm.subscriptions();
         lock_map_acquire(__mmu_notifier_invalidate_range_start_map);
-        if (subscriptions.has_itree) await mn_itree_inv_end(subscriptions);
+        if (await subscriptions.has_itree.Read()) await mn_itree_inv_end(subscriptions);
         // Kernel: if (!hlist_empty(&subscriptions->list)); walking an empty list calls nobody.
         await mn_hlist_invalidate_end(subscriptions, range);
         lock_map_release(__mmu_notifier_invalidate_range_start_map);
@@ -695,10 +703,10 @@ public partial class Mm
     {
         using var fn = KernelFunction.Enter();
         var id = await srcu_read_lock(srcu);
-        foreach (var subscription in await subscriptions.list.Read())
+        await foreach (var subscription in subscriptions.list)
         {
             if (!subscription.ops.Has(mmu_notifier_ops.Op.invalidate_range_end)) continue;
-            CloseRange(subscription, range, compensating: false);
+            await open_ranges.closed(subscription, range, compensating: false);
             if (!range.mmu_notifier_range_blockable()) non_block_start();
             await Call(subscription, s => s.ops.invalidate_range_end(s, range));
             if (!range.mmu_notifier_range_blockable()) non_block_end();
@@ -710,7 +718,7 @@ public partial class Mm
 
     public virtual async SimTask<int> mmu_notifier_clear_flush_young(mm_struct mm, ulong start, ulong end)
     {
-        if (!mm.mm_has_notifiers()) return 0;
+        if (!await mm.mm_has_notifiers()) return 0;
         return await __mmu_notifier_clear_flush_young(mm, start, end);
     }
 
@@ -720,7 +728,7 @@ public partial class Mm
         using var fn = KernelFunction.Enter();
         var young = 0;
         var id = await srcu_read_lock(srcu);
-        foreach (var subscription in await mm.notifier_subscriptions!.list.Read())
+        await foreach (var subscription in (await mm.subscriptions()).list)
             if (subscription.ops.Has(mmu_notifier_ops.Op.clear_flush_young))
                 young |= await Call(subscription, s => s.ops.clear_flush_young(s, mm, start, end));
         await srcu_read_unlock(srcu, id);
@@ -729,7 +737,7 @@ public partial class Mm
 
     public virtual async SimTask<int> mmu_notifier_clear_young(mm_struct mm, ulong start, ulong end)
     {
-        if (!mm.mm_has_notifiers()) return 0;
+        if (!await mm.mm_has_notifiers()) return 0;
         return await __mmu_notifier_clear_young(mm, start, end);
     }
 
@@ -739,7 +747,7 @@ public partial class Mm
         using var fn = KernelFunction.Enter();
         var young = 0;
         var id = await srcu_read_lock(srcu);
-        foreach (var subscription in await mm.notifier_subscriptions!.list.Read())
+        await foreach (var subscription in (await mm.subscriptions()).list)
             if (subscription.ops.Has(mmu_notifier_ops.Op.clear_young))
                 young |= await Call(subscription, s => s.ops.clear_young(s, mm, start, end));
         await srcu_read_unlock(srcu, id);
@@ -748,7 +756,7 @@ public partial class Mm
 
     public virtual async SimTask<int> mmu_notifier_test_young(mm_struct mm, ulong address)
     {
-        if (!mm.mm_has_notifiers()) return 0;
+        if (!await mm.mm_has_notifiers()) return 0;
         return await __mmu_notifier_test_young(mm, address);
     }
 
@@ -758,7 +766,7 @@ public partial class Mm
         using var fn = KernelFunction.Enter();
         var young = 0;
         var id = await srcu_read_lock(srcu);
-        foreach (var subscription in await mm.notifier_subscriptions!.list.Read())
+        await foreach (var subscription in (await mm.subscriptions()).list)
         {
             if (!subscription.ops.Has(mmu_notifier_ops.Op.test_young)) continue;
             young = await Call(subscription, s => s.ops.test_young(s, mm, address));
@@ -772,16 +780,45 @@ public partial class Mm
 
     public virtual async SimTask mmu_notifier_arch_invalidate_secondary_tlbs(mm_struct mm, ulong start, ulong end)
     {
-        if (mm.mm_has_notifiers()) await __mmu_notifier_arch_invalidate_secondary_tlbs(mm, start, end);
+        if (await mm.mm_has_notifiers()) await __mmu_notifier_arch_invalidate_secondary_tlbs(mm, start, end);
     }
 
     public virtual async SimTask __mmu_notifier_arch_invalidate_secondary_tlbs(mm_struct mm, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
         var id = await srcu_read_lock(srcu);
-        foreach (var subscription in await mm.notifier_subscriptions!.list.Read())
+        await foreach (var subscription in (await mm.subscriptions()).list)
             if (subscription.ops.Has(mmu_notifier_ops.Op.arch_invalidate_secondary_tlbs))
                 await Call(subscription, s => s.ops.arch_invalidate_secondary_tlbs(s, mm, start, end));
         await srcu_read_unlock(srcu, id);
+    }
+
+    // ---- the core's calls into subscribers: each is a seam of the S7 oracle ----
+
+    /// <summary>Invokes a subscriber's callback; the S7 oracle checks that the subscriber still exists and is registered.</summary>
+    protected async SimTask<T> Call<T>(mmu_notifier subscription, Func<mmu_notifier, SimTask<T>> callback)
+    {
+        await lifetimes.callback_entry(subscription);
+        var r = await callback(subscription);
+        await lifetimes.callback_exit(subscription);
+        return r;
+    }
+
+    protected async SimTask Call(mmu_notifier subscription, Func<mmu_notifier, SimTask> callback)
+    {
+        await lifetimes.callback_entry(subscription);
+        await callback(subscription);
+        await lifetimes.callback_exit(subscription);
+    }
+
+    /// <summary>interval_sub->ops->invalidate(interval_sub, range, cur_seq), with the S7 oracle's check that it was not removed.</summary>
+    private async SimTask<bool> CallInterval(interval_tree_node node, mmu_notifier_range range, ulong cur_seq)
+        => await lifetimes.interval_callback(node, () => node.ops.invalidate(node.sub, range, cur_seq));
+
+    /// <summary>BUG_ON(condition): the condition is read with scheduling points, the report is the kernel's.</summary>
+    protected static void BUG_ON(bool condition, string what)
+    {
+        if (condition)
+            Sim.Report(KernelLog.Warning("bug-on", $"kernel BUG at mm/mmu_notifier.c: BUG_ON({what})", what));
     }
 }

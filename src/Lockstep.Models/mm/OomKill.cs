@@ -23,8 +23,12 @@ public sealed class task_struct
     public readonly KernelLock alloc_lock;
     public readonly KernelLock siglock;
     public readonly Shared<bool> sigkill_pending = new("SIGKILL pending");
-    public mm_struct? signal_oom_mm;
-    public bool TIF_MEMDIE;
+
+    /// <summary>tsk->signal->oom_mm: set once by cmpxchg in mark_oom_victim.</summary>
+    public readonly Shared<mm_struct?> signal_oom_mm = new("signal->oom_mm");
+
+    /// <summary>The TIF_MEMDIE thread flag (test_and_set_tsk_thread_flag).</summary>
+    public readonly Shared<bool> TIF_MEMDIE = new("TIF_MEMDIE");
 }
 
 /// <summary>mm/oom_kill.c (KERNEL-FACTS §2.1–§2.6), and the process_mrelease syscall.</summary>
@@ -101,13 +105,11 @@ public partial class Mm
     protected virtual async SimTask mark_oom_victim(task_struct tsk, mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
-        if (tsk.TIF_MEMDIE) return;
-        tsk.TIF_MEMDIE = true;
-        if (tsk.signal_oom_mm == null)
+        if (await tsk.TIF_MEMDIE.Update(static _ => true)) return;   // test_and_set_tsk_thread_flag
+        if (await tsk.signal_oom_mm.CompareExchange(null, mm) == null)   // !cmpxchg(&tsk->signal->oom_mm, NULL, mm)
         {
-            tsk.signal_oom_mm = mm;
             await mmgrab(mm);   // lives as long as the signal struct
-            mm.oom_mm_pins++;
+            await lifetimes.oom_mm_pinned(mm);
         }
     }
 
@@ -138,7 +140,7 @@ public partial class Mm
         var attempts = 0;
         while (attempts++ < MAX_OOM_REAP_RETRIES && !await oom_reap_task_mm(mm))
             await schedule_timeout_idle(HZ / 10);
-        if (attempts <= MAX_OOM_REAP_RETRIES || (mm.flags.Peek & MmFlags.MMF_OOM_SKIP) != 0)
+        if (attempts <= MAX_OOM_REAP_RETRIES || (await mm.flags.Read() & MmFlags.MMF_OOM_SKIP) != 0)
         {
             /* done */
         }

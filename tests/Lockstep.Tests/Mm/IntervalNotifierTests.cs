@@ -13,7 +13,7 @@ public class IntervalNotifierTests
     private static async SimTask<ToyDevice> Insert(MmWorld w, string name, ulong start, ulong length)
     {
         var dev = new ToyDevice(w.kernel, name);
-        w.mm.allocator.secondary_mapping_checks.Add(dev.maps);
+        await w.code.stale_mappings.add(dev.maps);
         var ret = await w.code.mmu_interval_notifier_insert(dev.notifier, w.mm, start, length, dev);
         Sim.Assert(ret == 0, $"mmu_interval_notifier_insert returned {ret}");
         return dev;
@@ -42,8 +42,8 @@ public class IntervalNotifierTests
                 Sim.Assert(ret == 0 || ret == -ToyDevice.EFAULT, $"fault returned {ret}");
             });
             await MmWorld.Join(munmap, fault);
-            var subscriptions = w.mm.notifier_subscriptions!;
-            Sim.Assert(subscriptions.active_invalidate_ranges == 0 && await subscriptions.invalidate_seq.Read() == 4, "one invalidation, thawed (2 -> 3 -> 4)");
+            var subscriptions = w.mm.notifier_subscriptions.Peek!;
+            Sim.Assert(subscriptions.active_invalidate_ranges.Peek == 0 && await subscriptions.invalidate_seq.Read() == 4, "one invalidation, thawed (2 -> 3 -> 4)");
         });
         Assert.True(r.Exhaustive, Describe(r));
         if (checksRetry)
@@ -75,11 +75,11 @@ public class IntervalNotifierTests
             var dev = await Insert(w, "dev", 0x1000, 2);
             dev.fail_nonblock = itreeFails;
             await MmWorld.Join(w.OomKillAndReap());
-            var subscriptions = w.mm.notifier_subscriptions!;
+            var subscriptions = w.mm.notifier_subscriptions.Peek!;
             var attempts = itreeFails ? Mm.MAX_OOM_REAP_RETRIES : 1;
             Sim.Assert(dev.invalidations.Count == attempts, $"{dev.invalidations.Count} interval invalidations");
             Sim.Assert(toy.starts.Count == (itreeFails ? 0 : 1) && toy.ends.Count == toy.starts.Count, $"classic: {toy.starts.Count} starts, {toy.ends.Count} ends");
-            Sim.Assert(subscriptions.active_invalidate_ranges == 0, "mn_itree_inv_end was called");
+            Sim.Assert(subscriptions.active_invalidate_ranges.Peek == 0, "mn_itree_inv_end was called");
             Sim.Assert(await subscriptions.invalidate_seq.Read() == 2 + 2 * (ulong)attempts, "frozen and thawed once per attempt");
         });
         Assert.True(r.Exhaustive, Describe(r));
@@ -122,21 +122,21 @@ public class IntervalNotifierTests
         {
             var w = MmWorld.Create(k);
             var dev1 = await Insert(w, "dev1", 0x1000, 1);
-            var subscriptions = w.mm.notifier_subscriptions!;
+            var subscriptions = w.mm.notifier_subscriptions.Peek!;
             var munmap = w.Run("qemu", 4992, () => w.code.do_munmap(w.mm, 0x1000, 0x1002));
             var driver = w.Run("driver", 5001, async () =>
             {
                 var dev2 = await Insert(w, "dev2", 0x1001, 1);
-                if (subscriptions.deferred_list.Contains(dev2.notifier)) deferredInserts++;
+                if (subscriptions.deferred_list.Peek.Any(n => n.sub == dev2.notifier)) deferredInserts++;
                 var seq = await w.code.mmu_interval_read_begin(dev2.notifier);
                 Sim.Assert((seq & 1) == 1, "interval seqs are odd");
                 Sim.Assert(await subscriptions.invalidate_seq.Read() != seq, "read_begin returned while the colliding invalidation still runs");
                 await w.code.mmu_interval_notifier_remove(dev1.notifier);
-                Sim.Assert(!dev1.notifier.rb_linked, "dev1 is out of the tree when remove returns");
+                Sim.Assert(subscriptions.itree.Peek.All(n => n.sub != dev1.notifier), "dev1 is out of the tree when remove returns");
             });
             await MmWorld.Join(munmap, driver);
-            Sim.Assert(subscriptions.itree.Count == 1 && subscriptions.itree[0].container is ToyDevice { name: "dev2" }, "only dev2 in the tree");
-            Sim.Assert(subscriptions.deferred_list.Count == 0 && subscriptions.active_invalidate_ranges == 0, "nothing left deferred or active");
+            Sim.Assert(subscriptions.itree.Peek.Count == 1 && subscriptions.itree.Peek[0].sub.container is ToyDevice { name: "dev2" }, "only dev2 in the tree");
+            Sim.Assert(subscriptions.deferred_list.Peek.Count == 0 && subscriptions.active_invalidate_ranges.Peek == 0, "nothing left deferred or active");
             Sim.Assert((await subscriptions.invalidate_seq.Read() & 1) == 0, "the tree is thawed");
         });
         Assert.True(r.Exhaustive, Describe(r));
@@ -162,11 +162,11 @@ public class IntervalNotifierTests
             Sim.Assert(range.@event == mmu_notifier_event.MMU_NOTIFY_RELEASE && range.mmu_notifier_range_blockable(), "a blockable RELEASE range");
             Sim.Assert(range.start == 0 && range.end == ulong.MaxValue && (cur_seq & 1) == 1, "over everything, odd cur_seq");
             // exit_mmap's own per-VMA (blockable) invalidations follow the release; the driver recorded the last cur_seq.
-            Sim.Assert(dev.invalidations.Count == 1 + w.mm.vmas.Count, $"{dev.invalidations.Count} invalidations");
+            Sim.Assert(dev.invalidations.Count == 1 + w.mm.vmas.Length, $"{dev.invalidations.Count} invalidations");
             Sim.Assert(await dev.notifier.invalidate_seq.Read() == dev.invalidations[^1].cur_seq, "the driver recorded the seq");
             Sim.Assert(dev.spte.Peek.IsEmpty, "the release invalidate zapped the device");
             await w.code.mmu_interval_notifier_remove(dev.notifier);
-            await w.code.mm_count_check(w.mm);
+            await w.code.lifetimes.mm_count_check(w.mm);
         });
         Assert.Empty(r.Violations);
     }
@@ -186,8 +186,8 @@ public class IntervalNotifierTests
             await w.Register(new ToyMmu(k, "eagain", Op.invalidate_range_start) { nonblock_start_returns = -Mm.EAGAIN });
             var dev = await Insert(w, "dev", 0x1000, 2);
             await MmWorld.Join(w.OomKillAndReap());
-            var subscriptions = w.mm.notifier_subscriptions!;
-            Sim.Assert(subscriptions.active_invalidate_ranges == Mm.MAX_OOM_REAP_RETRIES, $"{subscriptions.active_invalidate_ranges} ranges left active");
+            var subscriptions = w.mm.notifier_subscriptions.Peek!;
+            Sim.Assert(subscriptions.active_invalidate_ranges.Peek == Mm.MAX_OOM_REAP_RETRIES, $"{subscriptions.active_invalidate_ranges.Peek} ranges left active");
             Sim.Assert((await subscriptions.invalidate_seq.Read() & 1) == 1, "the tree stays frozen");
             await MmWorld.Join(w.Run("dev-fault", 5001, () => w.code.mmu_interval_read_begin(dev.notifier)));
         });

@@ -26,8 +26,7 @@ public class InvalidateTests
     {
         var r = Check(KernelConfig.Default, async k =>
         {
-            var w = MmWorld.Create(k);
-            w.code.mmu_gather_capacity = 1;
+            var w = MmWorld.Create(k, new Mm(k) { mmu_gather_capacity = 1 });
             var toy = await w.Register(new ToyMmu(k, "toy", ToyMmu.StartEnd) { unmap_in_start = unmapsInStart, unmap_in_end = true });
             if (reaper) await MmWorld.Join(w.OomKillAndReap());
             else await MmWorld.Join(w.Run("qemu", 4992, () => w.code.do_munmap(w.mm, 0x1000, 0x1002)));
@@ -171,7 +170,7 @@ public class InvalidateTests
             var toy = new ToyMmu(k, "iommu", ops);
             var ret = await w.code.mmu_notifier_register(toy.subscription, w.mm);
             Sim.Assert(ret == expected, $"mmu_notifier_register returned {ret}");
-            var listed = w.mm.notifier_subscriptions!.list.Peek.Contains(toy.subscription);
+            var listed = toy.subscription.hlist.pprev.Peek;
             Sim.Assert(listed == (ret == 0), "registered iff 0");
             Sim.Assert(w.mm.mm_count.Peek == (ret == 0 ? 2 : 1), "mmgrab only on success");
         });

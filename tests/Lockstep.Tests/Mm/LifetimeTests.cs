@@ -26,8 +26,7 @@ public class LifetimeTests
     {
         var r = Check(KernelConfig.Parse(config), async k =>
         {
-            var w = MmWorld.Create(k);
-            w.code.mmu_gather_capacity = 1;
+            var w = MmWorld.Create(k, new Mm(k) { mmu_gather_capacity = 1 });
             var toy = await w.Register(new ToyMmu(k, "toy", ToyMmu.StartEnd, LockKind.raw_spinlock_t));
             // The reaper is a kthread waiting for work: if qemu exits before the OOM killer finds it, nothing is queued.
             k.kthread_run(() => w.code.oom_reaper(victims: 1), "oom_reaper", 53, daemon: true);
@@ -44,7 +43,7 @@ public class LifetimeTests
             Sim.Assert(toy.spte.Peek.IsEmpty, "nothing mapped after teardown");
             // A reaper start that found the toy on the list may see it unhooked by exit_mmap's release at its end (§6.1 S5).
             Sim.Assert(toy.ends.Count <= toy.starts.Count, "no end without a start");
-            await w.code.mm_count_check(w.mm);
+            await w.code.lifetimes.mm_count_check(w.mm);
         });
         Assert.True(r.Exhaustive, Describe(r));
         Assert.Empty(r.Violations);
@@ -56,8 +55,7 @@ public class LifetimeTests
     {
         var r = Check(KernelConfig.Default, async k =>
         {
-            var w = MmWorld.Create(k);
-            w.code.mmu_gather_capacity = 1;
+            var w = MmWorld.Create(k, new Mm(k) { mmu_gather_capacity = 1 });
             // No release op: the toy relies on start/end alone, and end comes too late.
             var toy = await w.Register(new ToyMmu(k, "toy", Op.invalidate_range_start | Op.invalidate_range_end) { unmap_in_start = false, unmap_in_end = true });
             await MmWorld.Join(w.Run("qemu", 4992, w.exit_mm));
@@ -73,19 +71,18 @@ public class LifetimeTests
         public override async SimTask mmu_notifier_unregister(mmu_notifier subscription, mm_struct mm)
         {
             using var fn = KernelFunction.Enter();
-            if (subscription.hlist_hashed)
+            if (!await hlist_head.hlist_unhashed(subscription))
             {
                 var id = await srcu_read_lock(srcu);
                 await Call(subscription, s => s.ops.release(s, mm));
                 await srcu_read_unlock(srcu, id);
-                await spin_lock(mm.notifier_subscriptions!.@lock);
-                await mm.notifier_subscriptions.list.Update(l => l.Remove(subscription));
-                subscription.hlist_hashed = false;
-                await spin_unlock(mm.notifier_subscriptions.@lock);
+                var subscriptions = await mm.subscriptions();
+                await spin_lock(subscriptions.@lock);
+                await subscriptions.list.hlist_del_init_rcu(subscription);
+                await spin_unlock(subscriptions.@lock);
             }
             /* - synchronize_srcu(&srcu); */
-            mmu_notifier_unregister_returns(subscription);
-            mm.notifier_pins--;
+            await lifetimes.unregister_returns(subscription);
             await mmdrop(mm);
         }
     }
@@ -115,7 +112,7 @@ public class LifetimeTests
                 Sim.Assert(await toy.running.Read() == 0, "a callback still runs after mmu_notifier_unregister returned");
             });
             await MmWorld.Join(munmap, close);
-            await w.code.mm_count_check(w.mm);
+            await w.code.lifetimes.mm_count_check(w.mm);
         });
         if (synchronizes)
         {
@@ -141,8 +138,7 @@ public class LifetimeTests
             await srcu_read_unlock(srcu, id);
             /* - hlist_del_init_rcu(&subscription->hlist); */
             await synchronize_srcu(srcu);
-            mmu_notifier_unregister_returns(subscription);
-            mm.notifier_pins--;
+            await lifetimes.unregister_returns(subscription);
             await mmdrop(mm);
         }
     }
@@ -186,12 +182,12 @@ public class LifetimeTests
             var dev = new ToyDevice(k, "dev");
             Sim.Assert(await w.code.mmu_interval_notifier_insert(dev.notifier, w.mm, 0x1000, 2, dev) == 0, "insert");
             await MmWorld.Join(w.OomKillAndReap());
-            await w.code.mm_count_check(w.mm);   // registration, interval, signal->oom_mm and the users' pin
+            await w.code.lifetimes.mm_count_check(w.mm);   // registration, interval, signal->oom_mm and the users' pin
             if (stray > 0) await w.code.mmgrab(w.mm);
             await w.code.mmu_interval_notifier_remove(dev.notifier);
             await w.code.mmu_notifier_unregister(toy.subscription, w.mm);
             if (stray < 0) await w.code.mmdrop(w.mm);
-            await w.code.mm_count_check(w.mm);
+            await w.code.lifetimes.mm_count_check(w.mm);
         });
         Assert.True(r.Exhaustive, Describe(r));
         if (kind == null) Assert.Empty(r.Violations);
@@ -247,14 +243,10 @@ public class LifetimeTests
         public async SimTask mmu_notifier_put_kfree(mmu_notifier subscription)
         {
             using var fn = KernelFunction.Enter("mmu_notifier_put");
-            var subscriptions = subscription.mm!.notifier_subscriptions!;
+            var subscriptions = await (await subscription.mm.Read())!.subscriptions();
             await spin_lock(subscriptions.@lock);
-            var last = --subscription.users == 0;
-            if (last)
-            {
-                await subscriptions.list.Update(l => l.Remove(subscription));
-                subscription.hlist_hashed = false;
-            }
+            var last = await subscription.users.Update(static u => u - 1) == 1;
+            if (last) await subscriptions.list.hlist_del_init_rcu(subscription);
             await spin_unlock(subscriptions.@lock);
             if (last) await mmu_notifier_free_rcu(subscription);   // - call_srcu(&srcu, &subscription->rcu, mmu_notifier_free_rcu);
         }
@@ -278,7 +270,7 @@ public class LifetimeTests
             var ops = new GetPutOps();
             var a = await w.code.mmu_notifier_get(ops, w.mm);
             var b = await w.code.mmu_notifier_get(ops, w.mm);
-            Sim.Assert(!mmu_notifier.IS_ERR(a) && ReferenceEquals(a, b) && a.users == 2 && ops.allocations == 1, "the second get shares the first");
+            Sim.Assert(!mmu_notifier.IS_ERR(a) && ReferenceEquals(a, b) && a.users.Peek == 2 && ops.allocations == 1, "the second get shares the first");
             var munmap = w.Run("qemu", 4992, () => w.code.do_munmap(w.mm, 0x1000, 0x1002));
             var driver = w.Run("driver", 5000, async () =>
             {
@@ -286,14 +278,14 @@ public class LifetimeTests
                 {
                     if (w.code is MmPutWithoutGracePeriod broken) await broken.mmu_notifier_put_kfree(a);
                     else await w.code.mmu_notifier_put(a);
-                    if (i == 0) Sim.Assert(a.hlist_hashed && !a.freed, "the first put keeps the subscription");
+                    if (i == 0) Sim.Assert(a.hlist.pprev.Peek && !ops.freed_flag.Peek, "the first put keeps the subscription");
                 }
-                Sim.Assert(!a.hlist_hashed, "the last put unhooks it");
+                Sim.Assert(!a.hlist.pprev.Peek, "the last put unhooks it");
             });
             await MmWorld.Join(munmap, driver);
             await srcu_barrier(w.code.srcu);   // the SRCU callback has run (module unload; mmu_notifier_synchronize only waits for a grace period)
-            Sim.Assert(a.freed, "freed");
-            await w.code.mm_count_check(w.mm);
+            Sim.Assert(ops.freed_flag.Peek, "freed");
+            await w.code.lifetimes.mm_count_check(w.mm);
         });
         if (callSrcu)
         {
@@ -322,7 +314,7 @@ public class LifetimeTests
             await up_write(w.mm.mmap_lock);
             Sim.Assert(mmu_notifier.IS_ERR(sub) && mmu_notifier.PTR_ERR(sub) == -Mm.EINVAL, "ERR_PTR(-EINVAL)");
             Sim.Assert(ops.allocations == 1 && ops.freed_flag.Peek, "free_notifier called for what alloc_notifier returned");
-            await w.code.mm_count_check(w.mm);
+            await w.code.lifetimes.mm_count_check(w.mm);
         });
         Assert.DoesNotContain(r.Violations, v => v.Kind == "assertion");
         Assert.Equal("secondary-tlbs-and-start-end", Assert.Single(r.Violations.OfType<KernelReport>()).Kind);

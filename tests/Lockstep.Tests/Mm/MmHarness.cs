@@ -47,17 +47,16 @@ internal sealed class MmWorld
     public static MmWorld Create(K kernel, Mm? code = null, ulong pages = 2)
     {
         code ??= new Mm(kernel);
-        var allocator = new PageAllocator();
-        var mm = new mm_struct(code, allocator);
+        var allocator = new PageAllocator(code);
         var vma = new vm_area_struct(0x1000, 0x1000 + pages, VmFlags.None, anonymous: true, allocator);
-        mm.vmas.Add(vma);
+        var mm = new mm_struct(code, allocator, [vma]);
         return new MmWorld { kernel = kernel, code = code, mm = mm, vma = vma, victim = new task_struct(code, "qemu", 4992, mm) };
     }
 
     /// <summary>The toy maps every page present now, declares its mappings to the allocator (S1) and registers.</summary>
     public async SimTask<ToyMmu> Register(ToyMmu toy)
     {
-        mm.allocator.secondary_mapping_checks.Add(toy.maps);
+        await code.stale_mappings.add(toy.maps);
         await toy.map_all(vma);
         var ret = await code.mmu_notifier_register(toy.subscription, mm);
         Sim.Assert(ret == 0, $"mmu_notifier_register returned {ret}");
@@ -135,7 +134,7 @@ internal sealed class ToyMmu : mmu_notifier_ops
         @lock = ToyLock.New(kernel, lockKind, $"&{name}->lock");
         spte = new Shared<ImmutableDictionary<ulong, page>>($"{name}->spte", ImmutableDictionary<ulong, page>.Empty);
         running = new Shared<int>($"{name}->callbacks_in_progress");
-        subscription = new mmu_notifier(this) { container = this };
+        subscription = new mmu_notifier(this, container: this, name: $"{name}->mn");
     }
 
     public const mmu_notifier_ops.Op StartEnd = Op.invalidate_range_start | Op.invalidate_range_end | Op.release;
@@ -167,7 +166,7 @@ internal sealed class ToyMmu : mmu_notifier_ops
     {
         var d = ImmutableDictionary<ulong, page>.Empty;
         for (var hva = vma.vm_start; hva < vma.vm_end; hva++)
-            if (await vma.pte[hva - vma.vm_start].Read() is { } p) d = d.SetItem(hva, p);
+            if (await vma.ptep(hva).Read() is { } p) d = d.SetItem(hva, p);
         await spte.Write(d);
     }
 
@@ -240,7 +239,7 @@ internal sealed class ToyDevice : mmu_interval_notifier_ops
         this.name = name;
         update = new mutex(kernel, $"&{name}->update");
         spte = new Shared<ImmutableDictionary<ulong, page>>($"{name}->spte", ImmutableDictionary<ulong, page>.Empty);
-        notifier = new mmu_interval_notifier(name) { container = this };
+        notifier = new mmu_interval_notifier(name, container: this);
     }
 
     public readonly string name;
@@ -286,7 +285,7 @@ internal sealed class ToyDevice : mmu_interval_notifier_ops
             var seq = await code.mmu_interval_read_begin(notifier);
             await down_read(mm.mmap_lock);   // hmm_range_fault under mmap_read_lock
             var vma = mm.find_vma(hva);
-            var p = vma == null ? null : await vma.pte[hva - vma.vm_start].Read();
+            var p = vma == null ? null : await vma.ptep(hva).Read();
             await up_read(mm.mmap_lock);
             if (p == null) return -EFAULT;
             await mutex_lock(update);

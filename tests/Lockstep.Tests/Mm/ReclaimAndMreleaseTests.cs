@@ -67,7 +67,7 @@ public class ReclaimAndMreleaseTests
         {
             var w = MmWorld.Create(k);
             var toy = new ToyMmu(k, "toy", AgingOps, LockKind.spinlock_t);
-            w.mm.allocator.secondary_mapping_checks.Add(toy.maps);
+            await w.code.stale_mappings.add(toy.maps);
             var aging = w.Run("kswapd0", 95, () => w.code.folio_referenced(w.mm, 0x1001));
             var register = w.Run("qemu", 4992, async () => Sim.Assert(await w.code.mmu_notifier_register(toy.subscription, w.mm) == 0, "registered"));
             await MmWorld.Join(aging, register);
@@ -104,7 +104,7 @@ public class ReclaimAndMreleaseTests
             }));
             var unmapped = w.vma.pte.All(p => p.Peek == null);
             Sim.Assert(unmapped == (expected == 0), unmapped ? "unmapped" : "still mapped");
-            await w.code.mm_count_check(w.mm);
+            await w.code.lifetimes.mm_count_check(w.mm);
         });
         Assert.True(r.Exhaustive, Describe(r));
         Assert.DoesNotContain(r.Violations, v => v.Kind == "assertion");
@@ -134,8 +134,7 @@ public class ReclaimAndMreleaseTests
     {
         var r = Check(KernelConfig.Rt, async k =>
         {
-            var w = MmWorld.Create(k);
-            w.code.mmu_gather_capacity = 1;
+            var w = MmWorld.Create(k, new Mm(k) { mmu_gather_capacity = 1 });
             var toy = await w.Register(new ToyMmu(k, "toy", ToyMmu.StartEnd, LockKind.raw_spinlock_t));
             await w.victim.sigkill_pending.Write(true);
             var lmkd = w.Run("lmkd", 610, async () =>
@@ -150,7 +149,7 @@ public class ReclaimAndMreleaseTests
             });
             await MmWorld.Join(lmkd, qemu);
             Sim.Assert(w.vma.pte.All(p => p.Peek == null), "everything unmapped");
-            await w.code.mm_count_check(w.mm);
+            await w.code.lifetimes.mm_count_check(w.mm);
         });
         Assert.True(r.Exhaustive, Describe(r));
         Assert.Empty(r.Violations);

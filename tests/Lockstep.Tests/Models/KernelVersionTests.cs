@@ -26,7 +26,7 @@ public class KernelVersionTests
             return base.kvm_release_faultin_page(k, p);
         }
 
-        public override bool kvm_age_gfn(kvm k, kvm_memory_slot slot, long start, long end)
+        public override SimTask<bool> kvm_age_gfn(kvm k, kvm_memory_slot slot, long start, long end)
         {
             Sim.Report(new Violation("aging", Held(k)));
             return base.kvm_age_gfn(k, slot, start, end);

@@ -114,7 +114,7 @@ public sealed class CliScriptingTests : CommandLineTest
             {
                 public Crash(Mm mm) : base(mm) { }
                 public override SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
-                    => throw new InvalidOperationException("Collection was modified");
+                    => throw new InvalidOperationException("Sequence contains no elements");
             }
             Register(new Proposal("crash", "start throws", "test") { Kvm = m => new Crash(m) });
             """);
@@ -122,7 +122,7 @@ public sealed class CliScriptingTests : CommandLineTest
         Assert.Equal(3, exit);
         Assert.Matches(@"(?m)^crash default +(\?   ){12} ", output);
         var line = Assert.Single(error.ReplaceLineEndings("\n").TrimEnd('\n').Split('\n'), l => l.StartsWith("lockstep: model error"));
-        Assert.Matches(@"^lockstep: model error in crash/default/munmap-vs-fault: model code threw InvalidOperationException in thread 'qemu/4992': Collection was modified \(token crash/default/munmap-vs-fault/[0-9a-f]{8}/s1\.\S+\)$", line);
+        Assert.Matches(@"^lockstep: model error in crash/default/munmap-vs-fault: model code threw InvalidOperationException in thread 'qemu/4992': Sequence contains no elements \(token crash/default/munmap-vs-fault/[0-9a-f]{8}/s1\.\S+\)$", line);
     }
 
     [Fact]

@@ -18,9 +18,16 @@ public sealed class mmu_notifier_range
 {
     public const uint MMU_NOTIFIER_RANGE_BLOCKABLE = 1;
 
+    [PerTask("a local of the invalidating function (struct mmu_notifier_range range on its stack)")]
     public mm_struct mm = null!;
+
+    [PerTask("a local of the invalidating function")]
     public ulong start, end;
+
+    [PerTask("a local of the invalidating function; the core sets BLOCKABLE in it")]
     public uint flags;
+
+    [PerTask("a local of the invalidating function")]
     public mmu_notifier_event @event;
 
     public static mmu_notifier_range mmu_notifier_range_init(mmu_notifier_event @event, uint flags, mm_struct mm, ulong start, ulong end)
@@ -76,41 +83,53 @@ public abstract class mmu_notifier_ops
     private static SimTask<int> Zero() => SimTask<int>.FromValue(0);
 }
 
-/// <summary>struct mmu_notifier (§1.2).</summary>
+/// <summary>
+/// struct mmu_notifier (§1.2). The subscriber builds it with its ops (kvm->mmu_notifier.ops = &amp;kvm_mmu_notifier_ops;
+/// for the get API, mmu_notifier_get_locked sets ops on what alloc_notifier returned: the model's alloc_notifier
+/// builds it with them). What the core writes while other tasks may read it is engine-visible.
+/// </summary>
 public sealed class mmu_notifier
 {
-    public mmu_notifier(mmu_notifier_ops ops) => this.ops = ops;
+    /// <param name="container">The structure that embeds it (container_of), e.g. the struct kvm.</param>
+    /// <param name="name">How the trace names it, e.g. "kvm->mmu_notifier".</param>
+    public mmu_notifier(mmu_notifier_ops ops, object? container = null, string name = "subscription")
+    {
+        this.ops = ops;
+        this.container = container;
+        this.name = name;
+        mm = new Shared<mm_struct?>($"{name}.mm");
+        users = new Shared<int>($"{name}.users");
+        hlist = new hlist_node(name);
+    }
 
-    /// <summary>Set by the subscriber, or by mmu_notifier_get_locked after alloc_notifier.</summary>
-    public mmu_notifier_ops ops;
+    private mmu_notifier(int err) : this(null!, name: "ERR_PTR") => this.err = err;
+
+    public readonly mmu_notifier_ops ops;
 
     /// <summary>The structure that embeds this one (container_of).</summary>
-    public object? container;
-    public mm_struct? mm;
+    public readonly object? container;
 
-    /// <summary>get/put count, under subscriptions->lock.</summary>
-    public int users;
+    public readonly string name;
 
-    /// <summary>!hlist_unhashed(&amp;mn-&gt;hlist).</summary>
-    public bool hlist_hashed;
+    /// <summary>subscription->mm, set by __mmu_notifier_register.</summary>
+    public readonly Shared<mm_struct?> mm;
 
-    /// <summary>Set once the structure is freed (S7: a callback must never run after that).</summary>
-    public bool freed;
+    /// <summary>get/put count, under subscriptions->lock (set to 1 by the registration before the node is linked).</summary>
+    public readonly Shared<int> users;
 
-    /// <summary>S7 bookkeeping: mmu_notifier_unregister has returned, so no callback may run or still be running.</summary>
-    public bool unregistered;
-
-    /// <summary>S7 bookkeeping: callbacks of this subscription the core has entered and not yet returned from.</summary>
-    public int callbacks_running;
+    /// <summary>The node on subscriptions->list.</summary>
+    public readonly hlist_node hlist;
 
     /// <summary>Non-zero for an ERR_PTR value (the get API returns one instead of a subscription).</summary>
-    public int err;
+    public readonly int err;
 
-    public static mmu_notifier ERR_PTR(int error) => new(null!) { err = error };
+    public static mmu_notifier ERR_PTR(int error) => new(error);
 
     public static bool IS_ERR(mmu_notifier? p) => p is { err: not 0 };
 
     public static int PTR_ERR(mmu_notifier p) => p.err;
+
+    public override string ToString() => name;
 }
 
 /// <summary>
@@ -122,30 +141,36 @@ public abstract class mmu_interval_notifier_ops
     public abstract SimTask<bool> invalidate(mmu_interval_notifier interval_sub, mmu_notifier_range range, ulong cur_seq);
 }
 
-/// <summary>struct mmu_interval_notifier (§1.9): an interval [start, last] (inclusive) in the mm's itree.</summary>
+/// <summary>struct mmu_interval_notifier (§1.9). Its interval and ops live in its node of the mm's itree (<see cref="interval_tree_node"/>).</summary>
 public sealed class mmu_interval_notifier
 {
-    public mmu_interval_notifier(string name = "interval_sub") => invalidate_seq = new Shared<ulong>($"{name}->invalidate_seq");
+    public mmu_interval_notifier(string name = "interval_sub", object? container = null)
+    {
+        this.name = name;
+        this.container = container;
+        invalidate_seq = new Shared<ulong>($"{name}->invalidate_seq");
+        mm = new Shared<mm_struct?>($"{name}->mm");
+    }
 
-    /// <summary>interval_tree.start / interval_tree.last (the last address is inside the interval).</summary>
-    public ulong start, last;
-    public mmu_interval_notifier_ops ops = null!;
-    public mm_struct mm = null!;
+    public readonly string name;
+
+    /// <summary>The structure that embeds this one (container_of).</summary>
+    public readonly object? container;
 
     /// <summary>READ_ONCE/WRITE_ONCE: the collision-retry sequence (odd values only).</summary>
     public readonly Shared<ulong> invalidate_seq;
 
-    /// <summary>!RB_EMPTY_NODE(&amp;interval_sub-&gt;interval_tree.rb): linked in the itree (under subscriptions->lock).</summary>
-    public bool rb_linked;
+    /// <summary>interval_sub->mm, set by the insert.</summary>
+    public readonly Shared<mm_struct?> mm;
 
-    /// <summary>The structure that embeds this one (container_of).</summary>
-    public object? container;
+    public override string ToString() => name;
+}
 
-    /// <summary>S7 bookkeeping: mmu_interval_notifier_remove has returned.</summary>
-    public bool removed;
-
-    /// <summary>S7 bookkeeping: invalidate callbacks of this notifier in progress.</summary>
-    public int callbacks_running;
-
-    public override string ToString() => $"interval [{start:x}, {last:x}]";
+/// <summary>
+/// interval_sub->interval_tree with the ops beside it, as __mmu_interval_notifier_insert fills them in: an interval
+/// [start, last] (the last address inside it). The itree holds these; RB_EMPTY_NODE is "not in the itree".
+/// </summary>
+public sealed record interval_tree_node(ulong start, ulong last, mmu_interval_notifier sub, mmu_interval_notifier_ops ops)
+{
+    public override string ToString() => $"{sub} [{start:x}, {last:x}]";
 }

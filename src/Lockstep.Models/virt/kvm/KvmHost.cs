@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Lockstep.Engine;
 using Lockstep.Kernel;
 using Lockstep.Models.mm;
@@ -30,14 +31,17 @@ public sealed class gfn_to_pfn_cache
     {
         @lock = code.gfn_to_pfn_cache_lock.Init(code.kernel, "&gpc->lock");
         this.uhva = uhva;
-        this.pfn = pfn;
-        valid = pfn != null;
+        this.pfn = new Shared<page?>($"gpc[0x{uhva:x}]->pfn", pfn);
+        valid = new Shared<bool>($"gpc[0x{uhva:x}]->valid", pfn != null);
     }
 
     public readonly KernelLock @lock;
     public readonly ulong uhva;
-    public page? pfn;
-    public bool valid;
+
+    /// <summary>Written under gpc->lock (write); read under it, and by the S1 oracle.</summary>
+    public readonly Shared<page?> pfn;
+
+    public readonly Shared<bool> valid;
 }
 
 /// <summary>struct kvm: the fields of KERNEL-FACTS §3.1.</summary>
@@ -45,8 +49,11 @@ public sealed class kvm
 {
     public const long INVALID_GPA = -1;
 
-    /// <summary>The locks are initialised with the types <paramref name="code"/> declares (a patch may change them).</summary>
-    public kvm(KvmMain code, mm_struct mm, bool KVM_HAVE_MMU_RWLOCK)
+    /// <summary>
+    /// kvm_create_vm's allocation and initialisation: the locks with the types <paramref name="code"/> declares (a patch
+    /// may change them), the active memslot set, and the embedded struct mmu_notifier with KVM's ops.
+    /// </summary>
+    public kvm(KvmMain code, mm_struct mm, bool KVM_HAVE_MMU_RWLOCK, IReadOnlyList<kvm_memory_slot> slots)
     {
         kernel = code.kernel;
         this.mm = mm;
@@ -58,6 +65,10 @@ public sealed class kvm
         srcu = new srcu_struct(kernel, "&kvm->srcu");
         gpc_lock = code.kvm_gpc_lock.Init(kernel, "&kvm->gpc_lock");
         mn_memslots_update_rcuwait = new rcuwait("kvm->mn_memslots_update_rcuwait");
+        mmu_invalidate_range_start = new Guarded<long>("kvm->mmu_invalidate_range_start", mmu_lock, INVALID_GPA);
+        mmu_invalidate_range_end = new Guarded<long>("kvm->mmu_invalidate_range_end", mmu_lock, INVALID_GPA);
+        memslots = new Shared<kvm_memslots>("kvm->memslots[0]", new kvm_memslots(0, slots));
+        mmu_notifier = new mmu_notifier(code, container: this, name: "kvm->mmu_notifier");
     }
 
     public readonly Kernel.Kernel kernel;
@@ -70,7 +81,10 @@ public sealed class kvm
     public readonly KernelLock slots_lock, slots_arch_lock;
     public readonly srcu_struct srcu;
     public readonly KernelLock gpc_lock;
-    public readonly List<gfn_to_pfn_cache> gpc_list = new();
+
+    /// <summary>The active gfn->pfn caches, changed under gpc_lock and walked under it.</summary>
+    public readonly SharedList<gfn_to_pfn_cache> gpc_list = new("kvm->gpc_list");
+
     public readonly rcuwait mn_memslots_update_rcuwait;
 
     /// <summary>Shared: the atomic-count proposal touches it without the lock, and that race must be visible.</summary>
@@ -79,18 +93,22 @@ public sealed class kvm
     /// <summary>Read locklessly by the fault's snapshot.</summary>
     public readonly Shared<long> mmu_invalidate_seq = new("kvm->mmu_invalidate_seq");
 
-    // Under mmu_lock (write) only.
-    public long mmu_invalidate_in_progress;
-    public long mmu_invalidate_range_start = INVALID_GPA, mmu_invalidate_range_end = INVALID_GPA;
+    /// <summary>Written under mmu_lock (write), read under it by faults, and locklessly by kvm_destroy_vm's WARN.</summary>
+    public readonly Shared<long> mmu_invalidate_in_progress = new("kvm->mmu_invalidate_in_progress");
 
-    /// <summary>__memslots[as][2] for the one address space modelled, and the active pointer.</summary>
-    public readonly kvm_memslots[] __memslots = new kvm_memslots[2];
-    public Shared<kvm_memslots> memslots = null!;
+    /// <summary>The range of the open invalidations, under mmu_lock.</summary>
+    public readonly Guarded<long> mmu_invalidate_range_start, mmu_invalidate_range_end;
 
-    /// <summary>The secondary page table: gfn -> page, under mmu_lock.</summary>
-    public readonly Dictionary<long, page> sptes = new();
+    /// <summary>The active memslot set (the model's one address space; the inactive one is built by each update).</summary>
+    public readonly Shared<kvm_memslots> memslots;
 
-    public mmu_notifier mmu_notifier = null!;
+    /// <summary>
+    /// The secondary page table, gfn -> page: installed under mmu_lock held for read (atomically, as the TDP MMU's
+    /// cmpxchg), zapped under it held for write, walked locklessly by the vCPU in guest mode.
+    /// </summary>
+    public readonly Shared<ImmutableDictionary<long, page>> sptes = new("kvm->sptes", ImmutableDictionary<long, page>.Empty);
+
+    public readonly mmu_notifier mmu_notifier;
 
     /// <summary>refcount_t users_count: the last kvm_put_kvm destroys the VM.</summary>
     public readonly Shared<int> users_count = new("kvm->users_count", 1);
@@ -99,5 +117,6 @@ public sealed class kvm
     /// <summary>Members a patch adds to struct kvm (<see cref="Field{T}"/>).</summary>
     public readonly StructFields added = new();
 
-    public bool freed;
+    /// <summary>kvm_arch_free_vm has freed the structure.</summary>
+    public readonly Shared<bool> freed = new("kvm->freed");
 }

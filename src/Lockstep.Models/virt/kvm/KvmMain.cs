@@ -1,3 +1,4 @@
+using System.Collections.Immutable;
 using Lockstep.Engine;
 using Lockstep.Kernel;
 using Lockstep.Models.mm;
@@ -10,7 +11,7 @@ using Lockstep.Models.arch.x86;
 namespace Lockstep.Models.virt.kvm;
 
 /// <summary>The arguments of kvm_handle_hva_range (§3.3); <paramref name="lockless"/>: the handler runs without mmu_lock (v6.15+ aging).</summary>
-public sealed record kvm_mmu_notifier_range(ulong start, ulong end, Func<kvm, kvm_memory_slot, long, long, bool>? handler,
+public sealed record kvm_mmu_notifier_range(ulong start, ulong end, Func<kvm, kvm_memory_slot, long, long, SimTask<bool>>? handler,
     Func<kvm, SimTask>? on_lock, bool flush_on_ret, bool may_block, bool lockless = false);
 
 /// <summary>
@@ -22,7 +23,7 @@ public partial class KvmMain : mmu_notifier_ops
     public KvmMain(Mm mm)
     {
         this.mm = mm;
-        mmu = new Mmu(this);
+        mmu = Proposals.Proposal.BuildingMmu?.Invoke(this) ?? new Mmu(this);
     }
 
     protected readonly Mm mm;
@@ -30,7 +31,7 @@ public partial class KvmMain : mmu_notifier_ops
     public Kernel.Kernel kernel => mm.kernel;
 
     /// <summary>The arch MMU (arch/x86/kvm/mmu); a proposal that patches it sets <see cref="Proposals.Proposal.Mmu"/>.</summary>
-    public Mmu mmu { get; internal set; }
+    public Mmu mmu { get; }
 
     // ---- lock declarations (include/linux/kvm_host.h struct kvm, include/linux/kvm_types.h struct gfn_to_pfn_cache) ----
     // A patch that changes one overrides it, e.g. "- spinlock_t mn_invalidate_lock; + raw_spinlock_t mn_invalidate_lock;".
@@ -49,10 +50,10 @@ public partial class KvmMain : mmu_notifier_ops
     public virtual LockType gfn_to_pfn_cache_lock => LockType.rwlock_t;
 
     /// <summary>container_of(mn, struct kvm, mmu_notifier); reaching a freed VM this way is a use-after-free (S7).</summary>
-    protected static kvm mmu_notifier_to_kvm(mmu_notifier mn)
+    protected static async SimTask<kvm> mmu_notifier_to_kvm(mmu_notifier mn)
     {
         var k = (kvm)mn.container!;
-        if (k.freed)
+        if (await k.freed.Read())
             Sim.Report(KernelLog.Warning("kvm-use-after-free", "BUG: KASAN: slab-use-after-free in a KVM MMU-notifier callback (struct kvm already freed)", "kvm"));
         return k;
     }
@@ -66,36 +67,17 @@ public partial class KvmMain : mmu_notifier_ops
     public virtual async SimTask<kvm> kvm_create_vm(mm_struct mm_, IReadOnlyList<kvm_memory_slot> slots, bool KVM_HAVE_MMU_RWLOCK = true)
     {
         using var fn = KernelFunction.Enter();
-        var k = new kvm(this, mm_, KVM_HAVE_MMU_RWLOCK);
-        k.__memslots[0] = new kvm_memslots(0, slots);
-        k.__memslots[1] = new kvm_memslots(0, Array.Empty<kvm_memory_slot>());
-        k.memslots = new Shared<kvm_memslots>("kvm->memslots[0]", k.__memslots[0]);
+        var k = new kvm(this, mm_, KVM_HAVE_MMU_RWLOCK, slots);   // kvm_alloc: locks, memslots, the embedded notifier
         await mm.mmgrab(mm_);
-        mm_.allocator.secondary_mappers.Add(p => kvm_maps_page(k, p));
         await kvm_init_mmu_notifier(k);
         return k;
     }
 
+    /// <summary>kvm->mmu_notifier.ops = &amp;kvm_mmu_notifier_ops (done when the struct kvm was built), then register.</summary>
     protected virtual async SimTask kvm_init_mmu_notifier(kvm k)
     {
         using var fn = KernelFunction.Enter();
-        k.mmu_notifier = new mmu_notifier(this) { container = k };
         await mm.mmu_notifier_register(k.mmu_notifier, k.mm);
-    }
-
-    /// <summary>
-    /// The S1 oracle: does any SPTE or usable gpc of this VM map <paramref name="p"/>? release (§3.5) zaps SPTEs but not
-    /// gpcs; a gpc is only used from a vCPU ioctl, which KVM refuses once the VMM's mm has no users, so a gpc
-    /// counts while mm_users &gt; 0.
-    /// </summary>
-    private static string? kvm_maps_page(kvm k, page p)
-    {
-        foreach (var (gfn, mapped) in k.sptes)
-            if (mapped == p) return $"kvm SPTE gfn 0x{gfn:x} -> {p}";
-        if (k.mm.mm_users.Peek <= 0) return null;
-        foreach (var gpc in k.gpc_list)
-            if (gpc.valid && gpc.pfn == p) return $"kvm gfn_to_pfn_cache uhva 0x{gpc.uhva:x} -> {p}";
-        return null;
     }
 
     // ---- kvm_handle_hva_range (§3.3) ----
@@ -123,7 +105,7 @@ public partial class KvmMain : mmu_notifier_ops
                     if (range.handler == null) break;
                 }
             }
-            ret |= range.handler!(k, slot, gfn_start, gfn_end);
+            ret |= await range.handler!(k, slot, gfn_start, gfn_end);
         }
         if (range.flush_on_ret && ret) kvm_flush_remote_tlbs(k);
         if (found_memslot && !range.lockless) await KVM_MMU_UNLOCK(k.mmu_lock);
@@ -133,45 +115,42 @@ public partial class KvmMain : mmu_notifier_ops
 
     // ---- invalidation bookkeeping (§3.4) ----
 
-    public virtual SimTask kvm_mmu_invalidate_begin(kvm k)
+    public virtual async SimTask kvm_mmu_invalidate_begin(kvm k)
     {
-        k.mmu_invalidate_in_progress++;
-        if (k.mmu_invalidate_in_progress == 1)
+        if (await k.mmu_invalidate_in_progress.Update(static n => n + 1) == 0)
         {
-            k.mmu_invalidate_range_start = kvm.INVALID_GPA;
-            k.mmu_invalidate_range_end = kvm.INVALID_GPA;
+            k.mmu_invalidate_range_start.Value = kvm.INVALID_GPA;
+            k.mmu_invalidate_range_end.Value = kvm.INVALID_GPA;
         }
-        return SimTask.CompletedTask;
     }
 
-    public virtual void kvm_mmu_invalidate_range_add(kvm k, long start, long end)
+    public virtual async SimTask kvm_mmu_invalidate_range_add(kvm k, long start, long end)
     {
-        if (k.mmu_invalidate_in_progress == 0)
+        if (await k.mmu_invalidate_in_progress.Read() == 0)
             Sim.Report(KernelLog.Warning("range-add-without-begin", "WARNING: kvm_mmu_invalidate_range_add with mmu_invalidate_in_progress == 0", "range_add"));
-        if (k.mmu_invalidate_range_start == kvm.INVALID_GPA)
+        if (k.mmu_invalidate_range_start.Value == kvm.INVALID_GPA)
         {
-            k.mmu_invalidate_range_start = start;
-            k.mmu_invalidate_range_end = end;
+            k.mmu_invalidate_range_start.Value = start;
+            k.mmu_invalidate_range_end.Value = end;
         }
         else
         {
-            k.mmu_invalidate_range_start = Math.Min(k.mmu_invalidate_range_start, start);
-            k.mmu_invalidate_range_end = Math.Max(k.mmu_invalidate_range_end, end);
+            k.mmu_invalidate_range_start.Value = Math.Min(k.mmu_invalidate_range_start.Value, start);
+            k.mmu_invalidate_range_end.Value = Math.Max(k.mmu_invalidate_range_end.Value, end);
         }
     }
 
     /// <summary>kvm_mmu_unmap_gfn_range: range_add, then the arch zap; returns whether a flush is needed.</summary>
-    public virtual bool kvm_mmu_unmap_gfn_range(kvm k, kvm_memory_slot slot, long start, long end)
+    public virtual async SimTask<bool> kvm_mmu_unmap_gfn_range(kvm k, kvm_memory_slot slot, long start, long end)
     {
-        kvm_mmu_invalidate_range_add(k, start, end);
-        return mmu.kvm_unmap_gfn_range(k, start, end);
+        await kvm_mmu_invalidate_range_add(k, start, end);
+        return await mmu.kvm_unmap_gfn_range(k, start, end);
     }
 
     public virtual async SimTask kvm_mmu_invalidate_end(kvm k)
     {
         await k.mmu_invalidate_seq.Update(static s => s + 1);   // smp_wmb() before the decrement
-        k.mmu_invalidate_in_progress--;
-        if (k.mmu_invalidate_in_progress < 0)
+        if (await k.mmu_invalidate_in_progress.Update(static n => n - 1) <= 0)
             Sim.Report(KernelLog.Warning("in-progress-underflow", "WARNING: KVM_BUG_ON(kvm->mmu_invalidate_in_progress < 0)", "in_progress"));
     }
 
@@ -194,7 +173,7 @@ public partial class KvmMain : mmu_notifier_ops
     public virtual async SimTask<int> kvm_mmu_notifier_invalidate_range_start(mmu_notifier mn, mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
-        var k = mmu_notifier_to_kvm(mn);
+        var k = await mmu_notifier_to_kvm(mn);
         var hva_range = new kvm_mmu_notifier_range(range.start, range.end, kvm_mmu_unmap_gfn_range, kvm_mmu_invalidate_begin,
             flush_on_ret: true, may_block: range.mmu_notifier_range_blockable());
 
@@ -210,7 +189,7 @@ public partial class KvmMain : mmu_notifier_ops
     public virtual async SimTask kvm_mmu_notifier_invalidate_range_end(mmu_notifier mn, mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
-        var k = mmu_notifier_to_kvm(mn);
+        var k = await mmu_notifier_to_kvm(mn);
         var hva_range = new kvm_mmu_notifier_range(range.start, range.end, null, kvm_mmu_invalidate_end,
             flush_on_ret: false, may_block: range.mmu_notifier_range_blockable());
         await kvm_handle_hva_range(k, hva_range);
@@ -247,7 +226,7 @@ public partial class KvmMain : mmu_notifier_ops
     public virtual async SimTask kvm_mmu_notifier_release(mmu_notifier mn, mm_struct mm_)
     {
         using var fn = KernelFunction.Enter();
-        var k = mmu_notifier_to_kvm(mn);
+        var k = await mmu_notifier_to_kvm(mn);
         var idx = await srcu_read_lock(k.srcu);
         await kvm_flush_shadow_all(k);
         await srcu_read_unlock(k.srcu, idx);
@@ -265,7 +244,7 @@ public partial class KvmMain : mmu_notifier_ops
     public virtual async SimTask<int> kvm_mmu_notifier_clear_flush_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
-        var k = mmu_notifier_to_kvm(mn);
+        var k = await mmu_notifier_to_kvm(mn);
         var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, mmu.kvm_age_gfn, null, flush_on_ret: true, may_block: false,
             lockless: KVM_MMU_NOTIFIER_AGING_LOCKLESS(k)));
         return r.ret ? 1 : 0;
@@ -275,7 +254,7 @@ public partial class KvmMain : mmu_notifier_ops
     public virtual async SimTask<int> kvm_mmu_notifier_clear_young(mmu_notifier mn, mm_struct mm_, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
-        var k = mmu_notifier_to_kvm(mn);
+        var k = await mmu_notifier_to_kvm(mn);
         var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(start, end, mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false,
             lockless: KVM_MMU_NOTIFIER_AGING_LOCKLESS(k)));
         return r.ret ? 1 : 0;
@@ -285,7 +264,7 @@ public partial class KvmMain : mmu_notifier_ops
     public virtual async SimTask<int> kvm_mmu_notifier_test_young(mmu_notifier mn, mm_struct mm_, ulong address)
     {
         using var fn = KernelFunction.Enter();
-        var k = mmu_notifier_to_kvm(mn);
+        var k = await mmu_notifier_to_kvm(mn);
         var r = await kvm_handle_hva_range(k, new kvm_mmu_notifier_range(address, address + 1, mmu.kvm_age_gfn, null, flush_on_ret: false, may_block: false,
             lockless: KVM_MMU_NOTIFIER_AGING_LOCKLESS(k)));
         return r.ret ? 1 : 0;
@@ -296,7 +275,7 @@ public partial class KvmMain : mmu_notifier_ops
     {
         using var fn = KernelFunction.Enter();
         await KVM_MMU_LOCK(k.mmu_lock);
-        k.sptes.Clear();
+        await k.sptes.Write(ImmutableDictionary<long, page>.Empty);   // kvm_arch_flush_shadow_all
         kvm_flush_remote_tlbs(k);
         await KVM_MMU_UNLOCK(k.mmu_lock);
         kvm_arch_guest_memory_reclaimed(k);
@@ -316,7 +295,7 @@ public partial class KvmMain : mmu_notifier_ops
         var inactive = new kvm_memslots(active.generation, active.slots.Where(s => s != slot).ToList());
         await kvm_swap_active_memslots(k, inactive);
         await KVM_MMU_LOCK(k.mmu_lock);
-        mmu.kvm_unmap_gfn_range(k, slot.base_gfn, slot.base_gfn + slot.npages);   // kvm_arch_flush_shadow_memslot
+        await mmu.kvm_unmap_gfn_range(k, slot.base_gfn, slot.base_gfn + slot.npages);   // kvm_arch_flush_shadow_memslot
         await KVM_MMU_UNLOCK(k.mmu_lock);
         await mutex_unlock(k.slots_lock);
     }
@@ -358,17 +337,18 @@ public partial class KvmMain : mmu_notifier_ops
             Sim.Report(KernelLog.Warning("destroy-with-waiter", "WARNING: rcuwait_active(&kvm->mn_memslots_update_rcuwait) in kvm_destroy_vm", "rcuwait"));
         if (await k.mn_active_invalidate_count.Read() != 0)
             await k.mn_active_invalidate_count.Write(0);
-        else if (k.mmu_invalidate_in_progress != 0)
+        else if (await k.mmu_invalidate_in_progress.Read() != 0)
             Sim.Report(KernelLog.Warning("destroy-in-progress", "WARNING: kvm->mmu_invalidate_in_progress != 0 in kvm_destroy_vm", "destroy"));
-        kvm_arch_free_vm(k);
+        await kvm_arch_free_vm(k);
         await mm.mmdrop(k.mm);
     }
 
-    protected virtual void kvm_arch_free_vm(kvm k)
+    /// <summary>The kfree of the struct kvm: its SPTEs, its gpc list and the embedded struct mmu_notifier go with it.</summary>
+    protected virtual async SimTask kvm_arch_free_vm(kvm k)
     {
-        k.freed = true;
-        k.mmu_notifier.freed = true;
-        k.sptes.Clear();
-        k.gpc_list.Clear();
+        await k.freed.Write(true);
+        await mm.lifetimes.freed(k.mmu_notifier);
+        await k.sptes.Write(ImmutableDictionary<long, page>.Empty);
+        await k.gpc_list.Clear();
     }
 }

@@ -13,14 +13,14 @@ public partial class KvmMain
     {
         using var fn = KernelFunction.Enter();
         await spin_lock(k.gpc_lock);
-        foreach (var gpc in k.gpc_list)
+        await foreach (var gpc in k.gpc_list)
         {
             await read_lock_irq(gpc.@lock);
-            if (gpc.valid && gpc.uhva >= start && gpc.uhva < end)
+            if (await gpc.valid.Read() && gpc.uhva >= start && gpc.uhva < end)
             {
                 await read_unlock_irq(gpc.@lock);
                 await write_lock_irq(gpc.@lock);
-                if (gpc.valid && gpc.uhva >= start && gpc.uhva < end) gpc.valid = false;
+                if (await gpc.valid.Read() && gpc.uhva >= start && gpc.uhva < end) await gpc.valid.Write(false);
                 await write_unlock_irq(gpc.@lock);
             }
             else await read_unlock_irq(gpc.@lock);
@@ -41,7 +41,7 @@ public partial class KvmMain
         using var fn = KernelFunction.Enter();
         var gpc = new gfn_to_pfn_cache(this, uhva, null);
         await spin_lock(k.gpc_lock);
-        k.gpc_list.Add(gpc);
+        await k.gpc_list.Add(gpc);
         await spin_unlock(k.gpc_lock);
         return gpc;
     }
@@ -68,13 +68,13 @@ public partial class KvmMain
             var retry = await mmu_notifier_retry_cache(k, mmu_seq);
             if (!retry)
             {
-                gpc.pfn = page;
-                gpc.valid = true;
+                await gpc.pfn.Write(page);
+                await gpc.valid.Write(true);
             }
             await k.mm.allocator.put_page(page);   // kvm_release_page_clean: the cache keeps no reference
             if (!retry) break;
         }
-        var valid = gpc.valid;
+        var valid = await gpc.valid.Read();
         await write_unlock_irq(gpc.@lock);
         return valid;
     }

@@ -22,19 +22,15 @@ public class Mmu
     public const int FAULT_RETRIES = 2;
 
     /// <summary>kvm_unmap_gfn_range (mmu_lock held for write): zaps SPTEs of [start, end); true if a flush is needed.</summary>
-    public virtual bool kvm_unmap_gfn_range(kvm k, long start, long end)
+    public virtual async SimTask<bool> kvm_unmap_gfn_range(kvm k, long start, long end)
     {
-        var flush = false;
-        for (var gfn = start; gfn < end; gfn++) flush |= k.sptes.Remove(gfn);
-        return flush;
+        static bool InRange(long gfn, long start, long end) => gfn >= start && gfn < end;
+        var before = await k.sptes.Update(sptes => sptes.RemoveRange(sptes.Keys.Where(g => InRange(g, start, end)).ToList()));
+        return before.Keys.Any(g => InRange(g, start, end));
     }
 
-    public virtual bool kvm_age_gfn(kvm k, kvm_memory_slot slot, long start, long end)
-    {
-        for (var gfn = start; gfn < end; gfn++)
-            if (k.sptes.ContainsKey(gfn)) return true;
-        return false;
-    }
+    public virtual async SimTask<bool> kvm_age_gfn(kvm k, kvm_memory_slot slot, long start, long end)
+        => (await k.sptes.Read()).Keys.Any(gfn => gfn >= start && gfn < end);
 
     /// <summary>is_page_fault_stale (arch/x86/kvm/mmu/mmu.c), mmu_lock held: the invalidation check of §3.6.</summary>
     public virtual SimTask<bool> is_page_fault_stale(kvm k, long mmu_seq, long gfn) => mmu_invalidate_retry_gfn(k, mmu_seq, gfn);
@@ -42,14 +38,14 @@ public class Mmu
     /// <summary>mmu_invalidate_retry_gfn (include/linux/kvm_host.h; mmu_lock held): retry if an open invalidation covers gfn or the seq moved.</summary>
     public virtual async SimTask<bool> mmu_invalidate_retry_gfn(kvm k, long mmu_seq, long gfn)
     {
-        if (k.mmu_invalidate_in_progress != 0)
+        if (await k.mmu_invalidate_in_progress.Read() != 0)
         {
-            if (k.mmu_invalidate_range_start == kvm.INVALID_GPA)
+            if (k.mmu_invalidate_range_start.Value == kvm.INVALID_GPA)
             {
                 Sim.Report(KernelLog.Warning("in-progress-no-range", "WARNING: mmu_invalidate_in_progress without a recorded range", "retry_gfn"));
                 return true;
             }
-            if (gfn >= k.mmu_invalidate_range_start && gfn < k.mmu_invalidate_range_end) return true;
+            if (gfn >= k.mmu_invalidate_range_start.Value && gfn < k.mmu_invalidate_range_end.Value) return true;
         }
         return await k.mmu_invalidate_seq.Read() != mmu_seq;
     }
@@ -79,7 +75,7 @@ public class Mmu
             }
             await read_lock(k.mmu_lock);   // read_lock where mmu_lock is an rwlock_t (KVM_HAVE_MMU_RWLOCK), spin_lock where it is a spinlock_t
             var stale = await is_page_fault_stale(k, mmu_seq, gfn);
-            if (!stale) kvm_tdp_mmu_map(k, gfn, page);
+            if (!stale) await kvm_tdp_mmu_map(k, gfn, page);
             // out_unlock: since v6.13 kvm_mmu_finish_page_fault releases the page before mmu_lock is dropped (mmu.c,
             // "KVM: Stop grabbing references to PFNMAP'd pages"); v6.12 did kvm_release_pfn_clean after read_unlock.
             var releaseUnderLock = kvm_code.kernel.Config.Version >= new KernelVersion(6, 13);
@@ -107,20 +103,21 @@ public class Mmu
     public virtual async SimTask vcpu_enter_guest(kvm k, long gfn)
     {
         using var fn = KernelFunction.Enter();
-        if (!k.sptes.TryGetValue(gfn, out var p)) return;
-        await p.refcount.Read();   // the access: ordered against put_page's last reference drop, which frees the page
-        if (p.freed && k.sptes.GetValueOrDefault(gfn) == p)
+        if (!(await k.sptes.Read()).TryGetValue(gfn, out var p)) return;
+        var refcount = await p.refcount.Read();   // the access: ordered against put_page's last reference drop, which frees the page
+        if (refcount == 0 && (await k.sptes.Read()).GetValueOrDefault(gfn) == p)   // freed, and the SPTE still maps it
             Sim.Report(KernelLog.Warning("guest-touched-freed-page",
                 $"BUG: guest access through a stale SPTE: gfn 0x{gfn:x} -> {p}, which the host has freed", $"{gfn}"));
     }
 
     /// <summary>Installs the SPTE (tdp_mmu_map_handle_target_level), checking I2 of §3.7: never inside an open invalidation.</summary>
-    protected virtual void kvm_tdp_mmu_map(kvm k, long gfn, page p)
+    protected virtual async SimTask kvm_tdp_mmu_map(kvm k, long gfn, page p)
     {
-        if (k.mmu_invalidate_in_progress != 0 && gfn >= k.mmu_invalidate_range_start && gfn < k.mmu_invalidate_range_end)
+        var (start, end) = (k.mmu_invalidate_range_start.Value, k.mmu_invalidate_range_end.Value);
+        if (await k.mmu_invalidate_in_progress.Read() != 0 && gfn >= start && gfn < end)
             Sim.Report(KernelLog.Warning("spte-in-open-invalidation",
-                $"BUG: SPTE for gfn 0x{gfn:x} installed while an invalidation of [0x{k.mmu_invalidate_range_start:x}, 0x{k.mmu_invalidate_range_end:x}) is open", $"{gfn}"));
-        k.sptes[gfn] = p;
+                $"BUG: SPTE for gfn 0x{gfn:x} installed while an invalidation of [0x{start:x}, 0x{end:x}) is open", $"{gfn}"));
+        await k.sptes.Update(sptes => sptes.SetItem(gfn, p));
     }
 
     /// <summary>
@@ -135,7 +132,7 @@ public class Mmu
         using var fn = KernelFunction.Enter();
         var vma = k.mm.find_vma(hva);
         if (vma == null) return null;
-        var p = await vma.pte[hva - vma.vm_start].Read();
+        var p = await vma.ptep(hva).Read();
         // A none PTE: hva_to_pfn_slow would fault it in. The model's PTEs are none only after munmap (the kernel has
         // removed the VMA: -EFAULT) or after the reaper (check_stable_address_space: VM_FAULT_SIGBUS, -EFAULT), so
         // the model establishes no new PTE.
