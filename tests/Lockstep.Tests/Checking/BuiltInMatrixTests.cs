@@ -4,6 +4,7 @@ using Lockstep.Cli.Commands;
 using Lockstep.Engine;
 using Lockstep.Kernel;
 using Lockstep.Models;
+using Lockstep.Reporting;
 using Lockstep.Tests.Reporting;
 
 namespace Lockstep.Tests.Checking;
@@ -20,9 +21,9 @@ public class BuiltInMatrixTests
         var registry = Registry.WithBuiltIns();
         var jobs = (from p in registry.Proposals from c in Suite.Configs from s in registry.Scenarios select (p, c, s)).ToList();
         var none = new HashSet<string>();
-        var exploration = StrategyOptions.Exploration(Options.Parse(Array.Empty<string>(), none, none), CheckCommand.DefaultExecutions);
-        var runs = Suite.RunAll(registry, jobs, () => new DporStrategy(), exploration, Environment.ProcessorCount, TimeSpan.FromMinutes(5));
-        var (results, modelErrors) = CheckCommand.Tally(runs, Properties.Ids, TimeSpan.Zero);
+        var budgets = StrategyOptions.Budgets(Options.Parse(Array.Empty<string>(), none, none), CheckCommand.DefaultExecutions);
+        var runs = Suite.RunAll(registry, jobs, () => new DporStrategy(), budgets, Environment.ProcessorCount, TimeSpan.FromMinutes(5));
+        var (results, modelErrors) = CheckResults.Tally(runs, Properties.Ids, CheckCommand.DefaultBaseline, TimeSpan.Zero);
         Assert.Empty(modelErrors);
         var table = Matrix.Table(results);
         Golden.Check("builtin-matrix.txt", table);
