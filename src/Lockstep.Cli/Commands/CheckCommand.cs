@@ -127,12 +127,12 @@ public static class Matrix
         var properties = results.Properties;
         var rows = results.Cells.GroupBy(c => (c.Proposal, c.Config)).ToList();
         var first = Math.Max(30, rows.Select(r => $"{r.Key.Proposal} {r.Key.Config}".Length).DefaultIfEmpty(0).Max() + 2);
-        var width = Math.Max(4, results.Cells.Select(c => c.Mark.Length + 2).DefaultIfEmpty(0).Max());
-        sb.AppendLine("proposal / config".PadRight(first) + string.Join("", properties.Select(p => p.PadRight(width))) + "  executions");
+        var width = properties.ToDictionary(p => p, p => Math.Max(4, results.Cells.Where(c => c.Property == p).Select(c => c.Mark.Length + 2).DefaultIfEmpty(0).Max()));
+        sb.AppendLine("proposal / config".PadRight(first) + string.Join("", properties.Select(p => p.PadRight(width[p]))) + "  executions");
         foreach (var row in rows)
         {
             var line = (row.Key.Proposal + " " + row.Key.Config).PadRight(first);
-            foreach (var p in properties) line += row.First(x => x.Property == p).Mark.PadRight(width);
+            foreach (var p in properties) line += row.First(x => x.Property == p).Mark.PadRight(width[p]);
             var any = row.First();
             sb.AppendLine($"{line}  {any.Executions} ({(any.Exhaustive ? "exhaustive" : "bounded")})");
         }
@@ -143,17 +143,22 @@ public static class Matrix
     private static IEnumerable<(string Row, BoundedRun Run)> Bounded(CheckResults results)
         => results.Cells.GroupBy(c => (c.Proposal, c.Config)).SelectMany(g => g.First().Bounded.Select(b => ($"{g.Key.Proposal} {g.Key.Config}", b)));
 
+    /// <summary>A cell's findings of one change and signature over the scenarios that have them: one entry of the listing after the matrix.</summary>
+    private sealed record Listing(Cell Cell, Change? Change, string Signature, CellFinding First, string Scenarios, long Executions, string FoundBy);
+
     /// <summary>
-    /// The findings the listing after the matrix shows: all of a row with no baseline (the baseline's own, say), the new
-    /// and fixed ones of a row compared with it (<paramref name="all"/>: the kept ones too).
+    /// What the listing after the matrix shows: every finding of a row with no baseline (the baseline's own, say), the new
+    /// and fixed ones of a row compared with it (<paramref name="all"/>: the kept ones too); grouped by signature.
     /// </summary>
-    private static IEnumerable<(Cell Cell, CellFinding Finding)> Listed(CheckResults results, bool all)
-        => results.Cells.SelectMany(c => c.All.Where(f => all || f.Change != Change.Kept).Select(f => (c, f)));
+    private static IEnumerable<Listing> Listed(CheckResults results, bool all)
+        => results.Cells.SelectMany(c => c.All.Where(f => all || f.Change != Change.Kept).GroupBy(f => (f.Change, f.Signature))
+            .Select(g => new Listing(c, g.Key.Change, g.Key.Signature, g.First(), string.Join(", ", g.Select(f => f.Scenario)), g.Sum(f => f.Executions),
+                string.Join(", ", g.Select(f => f.FoundBy).Distinct()))));
 
     /// <summary>"kept N as BASELINE" lines for the cells whose kept findings the listing leaves out.</summary>
     private static IEnumerable<string> KeptSummary(CheckResults results)
         => results.Cells.Where(c => c.Kept.Any())
-            .Select(c => $"  {c.Proposal} {c.Config} {c.Property}: {c.Kept.Count()} kept, as {results.Baseline} has them (--verbose or --json lists them)");
+            .Select(c => $"  {c.Proposal} {c.Config} {c.Property}: {c.Kept.Select(f => f.Signature).Distinct().Count()} kept, as {results.Baseline} has them (--verbose or --json lists them)");
 
     /// <summary>"new ", "kept ", "fixed " or nothing without a baseline.</summary>
     private static string ChangeWord(CellFinding f) => f.Change is { } c ? JsonReport.ChangeName(c) + " " : "";
@@ -173,10 +178,12 @@ public static class Matrix
         var listed = Listed(results, verbose).ToList();
         if (listed.Count > 0)
         {
-            Console.WriteLine("Findings, each with the token that replays it (lockstep explain TOKEN):");
-            foreach (var (c, f) in listed)
-                Console.WriteLine($"  {c.Proposal} {c.Config} {c.Property} {ChangeWord(f)}[{f.Scenario}] {f.Headline}\n"
-                    + $"      {f.Signature}; {f.Executions} executions; found by {f.FoundBy}\n      {f.Token}");
+            Console.WriteLine("Findings, each with the token that replays it (lockstep explain TOKEN); fixed: the baseline's, listed with its row:");
+            foreach (var l in listed)
+                Console.WriteLine(l.Change == Change.Fixed
+                    ? $"  {l.Cell.Proposal} {l.Cell.Config} {l.Cell.Property} fixed [{l.Scenarios}] {l.Signature}"
+                    : $"  {l.Cell.Proposal} {l.Cell.Config} {l.Cell.Property} {ChangeWord(l.First)}[{l.Scenarios}] {l.First.Headline}\n"
+                      + $"      {l.Signature}; {l.Executions} executions; found by {l.FoundBy}\n      {l.First.Token}");
         }
         if (!verbose)
             foreach (var line in KeptSummary(results)) Console.WriteLine(line);
@@ -220,12 +227,17 @@ public static class Matrix
         var listed = Listed(results, verbose).ToList();
         if (listed.Count > 0)
         {
-            console.MarkupLine("Findings, each with the token that replays it ([bold]lockstep explain TOKEN[/]):");
-            foreach (var (c, f) in listed)
+            console.MarkupLine("Findings, each with the token that replays it ([bold]lockstep explain TOKEN[/]); fixed: the baseline's, listed with its row:");
+            foreach (var l in listed)
             {
-                var change = f.Change switch { Change.New => "[bold white on red]new[/] ", Change.Fixed => "[green]fixed[/] ", Change.Kept => "kept ", _ => "" };
-                console.MarkupLine($"  {Markup.Escape(c.Proposal)} {Markup.Escape(c.Config)} [red]{Markup.Escape(c.Property)}[/] {change}[grey][[{Markup.Escape(f.Scenario)}]][/] {Markup.Escape(f.Headline)}\n"
-                    + $"      [grey]{Markup.Escape(f.Signature)}; {f.Executions:N0} executions; found by {Markup.Escape(f.FoundBy)}[/]\n      [blue]{Markup.Escape(f.Token)}[/]");
+                var cell = $"  {Markup.Escape(l.Cell.Proposal)} {Markup.Escape(l.Cell.Config)} [red]{Markup.Escape(l.Cell.Property)}[/]";
+                var where = $"[grey][[{Markup.Escape(l.Scenarios)}]][/]";
+                console.MarkupLine(l.Change switch
+                {
+                    Change.Fixed => $"{cell} [green]fixed[/] {where} {Markup.Escape(l.Signature)}",
+                    var change => $"{cell} {(change == Change.New ? "[bold white on red]new[/] " : change == Change.Kept ? "kept " : "")}{where} {Markup.Escape(l.First.Headline)}\n"
+                        + $"      [grey]{Markup.Escape(l.Signature)}; {l.Executions:N0} executions; found by {Markup.Escape(l.FoundBy)}[/]\n      [blue]{Markup.Escape(l.First.Token)}[/]",
+                });
             }
         }
         if (!verbose)
