@@ -74,7 +74,8 @@ public static class CheckProgress
             : "violated " + string.Join(",", run.Findings.Select(f => f.Property).Distinct());
         var width = total.ToString().Length;
         return $"[{index.ToString().PadLeft(width)}/{total}] {run.Proposal.Id} × {run.Config.Name} × {run.Scenario.Id}: "
-             + $"{e.Executions} executions ({(e.Exhaustive ? "exhaustive" : "bounded")}) in {e.Elapsed.TotalSeconds:0.00} s, "
+             + $"{e.Executions} executions, {e.Steps} steps ({(e.Exhaustive ? "exhaustive" : run.ModelError != null ? "incomplete" : $"bounded: {e.Strategy} stopped at the {e.StoppedBy ?? "bound"}")}"
+             + (e.Fallback is { } f ? $", then {f.Executions} of {f.Strategy}" : "") + $") in {e.Elapsed.TotalSeconds:0.00} s, "
              + $"{e.ExecutionsPerSecond:N0}/s; {verdict}";
     }
 
@@ -134,7 +135,7 @@ public static class CheckProgress
         public void RunFinished(ScenarioRun run)
         {
             _done++;
-            _executionsBefore += run.Exploration.Executions;
+            _executionsBefore += run.Exploration.TotalExecutions;
             task.Value = _done;
             if (verbosity == Verbosity.Verbose)
             {

@@ -218,8 +218,7 @@ public sealed class Execution
     {
         if (_threads.All(t => t.IsFinished || t.IsDaemon)) return;
         var blocked = _threads.Where(t => !t.IsFinished).ToList();
-        var who = string.Join(", ", blocked.Select(t => $"{t.Name} ({t.PendingDescription})"));
-        Stop(new DeadlockViolation($"deadlock: no thread can run; blocked: {who}", blocked));
+        Stop(new DeadlockViolation(blocked));
     }
 
     /// <summary>Records a violation; the execution goes on.</summary>

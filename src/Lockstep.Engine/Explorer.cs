@@ -24,6 +24,12 @@ public sealed record ExplorationOptions
     public long ShrinkBudget { get; init; } = 20_000;
 
     /// <summary>
+    /// Scheduling steps all shrinking rounds of one violation may spend together: a violation with many preemptions in
+    /// long executions (one a randomized fallback found, say) keeps the shortest counterexample found within it.
+    /// </summary>
+    public long ShrinkStepBudget { get; init; } = 5_000_000;
+
+    /// <summary>
     /// Makes a new instance of the model for each shrinking round, so that run-wide model state (such as a lockdep graph
     /// and its chain cache) built by the exploration does not carry over; without it the explored model is reused.
     /// </summary>
@@ -34,7 +40,22 @@ public sealed record ExplorationOptions
 
     /// <summary>Called after every execution, shrinking's too: a watchdog's sign that model code still returns to the scheduler.</summary>
     public Action? Heartbeat { get; init; }
+
+    /// <summary>
+    /// The strategy that spends what is left when the strategy stops at its budget before it covered everything. With a
+    /// fallback the strategy may use only 1 - <see cref="FallbackShare"/> of <see cref="MaxTotalSteps"/> (and of
+    /// <see cref="TimeLimit"/>); if it stops there, the fallback runs on the remaining steps and time, within what is
+    /// left of <see cref="MaxExecutions"/> (which both share). If the strategy finishes or stops at the execution limit,
+    /// the fallback does not run.
+    /// </summary>
+    public Func<IStrategy>? Fallback { get; init; }
+
+    /// <summary>The share of the step budget and of the time limit kept for <see cref="Fallback"/>.</summary>
+    public double FallbackShare { get; init; } = 0.2;
 }
+
+/// <summary>What the fallback strategy did after the strategy stopped at its budget.</summary>
+public sealed record FallbackRun(string Strategy, long Executions, long Steps, string? StoppedBy);
 
 /// <summary>What an exploration found.</summary>
 public sealed record ExplorationResult(
@@ -47,7 +68,16 @@ public sealed record ExplorationResult(
     TimeSpan Elapsed,
     IReadOnlyList<Violation> Violations)
 {
-    public double ExecutionsPerSecond => Elapsed.TotalSeconds > 0 ? Executions / Elapsed.TotalSeconds : 0;
+    /// <summary>
+    /// The fallback's part (<see cref="ExplorationOptions.Fallback"/>) when it ran; the fields above are the strategy's,
+    /// except <see cref="Violations"/> and <see cref="Elapsed"/>, which cover both.
+    /// </summary>
+    public FallbackRun? Fallback { get; init; }
+
+    /// <summary>The strategy's executions and the fallback's.</summary>
+    public long TotalExecutions => Executions + (Fallback?.Executions ?? 0);
+
+    public double ExecutionsPerSecond => Elapsed.TotalSeconds > 0 ? TotalExecutions / Elapsed.TotalSeconds : 0;
 }
 
 /// <summary>A single execution re-run from its schedule, with its trace.</summary>
@@ -60,17 +90,55 @@ public static class Explorer
     {
         options ??= new ExplorationOptions();
         var clock = Stopwatch.StartNew();
-        var found = new Dictionary<string, Violation>();
-        var order = new List<Violation>();
+        var found = new Found();
+        var reserve = options.Fallback != null ? options.FallbackShare : 0;
+        var budget = options with
+        {
+            MaxTotalSteps = Share(options.MaxTotalSteps, 1 - reserve),
+            TimeLimit = options.TimeLimit * (1 - reserve),
+        };
+        var main = Run(model, strategy, budget, found, clock, 0);
+        FallbackRun? fallback = null;
+        if (options.Fallback != null && main.StoppedBy is StepBudget or TimeLimit)
+        {
+            var rest = options with { MaxExecutions = options.MaxExecutions - main.Executions, MaxTotalSteps = options.MaxTotalSteps - main.Steps };
+            var second = options.Fallback();
+            var run = Run(model, second, rest, found, clock, main.Executions);
+            fallback = new FallbackRun(second.Description, run.Executions, run.Steps, run.StoppedBy);
+        }
+        var order = found.Order;
+        if (options.Shrink)
+            for (var i = 0; i < order.Count; i++)
+                order[i] = Shrink(model, order[i], options);
+        foreach (var v in order) v.Hits = found.Hits[v.Key];
+        return new ExplorationResult(strategy.Description, main.Executions, main.Pruned, main.Steps,
+            main.Finished && strategy.Exhaustive, main.StoppedBy, clock.Elapsed, order) { Fallback = fallback };
+    }
+
+    private const string StepBudget = "step budget", TimeLimit = "time limit";
+
+    private static long Share(long budget, double share) => budget == long.MaxValue ? budget : (long)(budget * share);
+
+    /// <summary>The distinct violations of an exploration (by <see cref="Violation.Key"/>), in the order found, with how many executions reported each.</summary>
+    private sealed class Found
+    {
+        public readonly Dictionary<string, long> Hits = new();
+        public readonly List<Violation> Order = new();
+    }
+
+    private readonly record struct Phase(long Executions, long Pruned, long Steps, bool Finished, string? StoppedBy);
+
+    /// <summary>One strategy's executions until it has none left or a budget stops it (progress counts on from <paramref name="executionsBefore"/>).</summary>
+    private static Phase Run(Func<SimTask> model, IStrategy strategy, ExplorationOptions options, Found found, Stopwatch clock, long executionsBefore)
+    {
         long executions = 0, pruned = 0, steps = 0;
-        string? stoppedBy = null;
-        var finished = false;
+        var seen = new HashSet<string>();
         while (true)
         {
-            if (executions == options.MaxExecutions) { stoppedBy = "execution limit"; break; }
-            if (steps >= options.MaxTotalSteps) { stoppedBy = "step budget"; break; }
-            if (options.TimeLimit is { } limit && clock.Elapsed > limit) { stoppedBy = "time limit"; break; }
-            if (!strategy.BeginExecution()) { finished = true; break; }
+            if (executions == options.MaxExecutions) return new(executions, pruned, steps, false, "execution limit");
+            if (steps >= options.MaxTotalSteps) return new(executions, pruned, steps, false, StepBudget);
+            if (options.TimeLimit is { } limit && clock.Elapsed > limit) return new(executions, pruned, steps, false, TimeLimit);
+            if (!strategy.BeginExecution()) return new(executions, pruned, steps, true, null);
             var execution = new Execution(strategy, options.MaxSteps, tracing: false);
             ExecutionEnd end;
             try
@@ -81,27 +149,29 @@ public static class Explorer
             {
                 executions++;
             }
-            options.Progress?.Invoke(executions);
+            options.Progress?.Invoke(executionsBefore + executions);
             options.Heartbeat?.Invoke();
             strategy.EndExecution(end);
             if (end == ExecutionEnd.Pruned) pruned++;
             steps += execution.Steps;
+            seen.Clear();
             foreach (var v in execution.Violations)
             {
-                if (found.ContainsKey(v.Key)) continue;
+                if (!seen.Add(v.Key)) continue;   // an execution counts once for each kind of failure it shows
+                if (found.Hits.TryGetValue(v.Key, out var hits))
+                {
+                    found.Hits[v.Key] = hits + 1;
+                    continue;
+                }
                 v.Token = v.Prerequisite is { } before ? before + "+" + Schedule.Encode(execution.Choices) : Schedule.Encode(execution.Choices);
                 v.Steps = execution.Steps;
                 v.Preemptions = execution.Preemptions;
-                found[v.Key] = v;
-                order.Add(v);
+                v.FoundBy = strategy.Description;
+                found.Hits[v.Key] = 1;
+                found.Order.Add(v);
             }
-            if (order.Count > 0 && options.StopOnFirstViolation) { stoppedBy = "violation"; break; }
+            if (found.Order.Count > 0 && options.StopOnFirstViolation) return new(executions, pruned, steps, false, "violation");
         }
-        if (options.Shrink)
-            for (var i = 0; i < order.Count; i++)
-                order[i] = Shrink(model, order[i], options);
-        return new ExplorationResult(strategy.Description, executions, pruned, steps,
-            finished && strategy.Exhaustive, stoppedBy, clock.Elapsed, order);
     }
 
     /// <summary>
@@ -139,14 +209,16 @@ public static class Explorer
     /// <summary>Looks for the same failure with fewer preemptions (fewest first, like CHESS), then fewer steps.</summary>
     private static Violation Shrink(Func<SimTask> model, Violation violation, ExplorationOptions options)
     {
-        for (var bound = 0; bound < violation.Preemptions; bound++)
+        long steps = 0;
+        for (var bound = 0; bound < violation.Preemptions && steps < options.ShrinkStepBudget; bound++)
         {
             var attempt = options.FreshModel?.Invoke() ?? model;
             var strategy = new DporStrategy(bound);
-            for (long n = 0; n < options.ShrinkBudget && strategy.BeginExecution(); n++)
+            for (long n = 0; n < options.ShrinkBudget && steps < options.ShrinkStepBudget && strategy.BeginExecution(); n++)
             {
                 var execution = new Execution(strategy, options.MaxSteps, tracing: false);
                 var end = execution.Run(attempt);
+                steps += execution.Steps;
                 options.Heartbeat?.Invoke();
                 strategy.EndExecution(end);
                 var same = execution.Violations.FirstOrDefault(v => v.Key == violation.Key);
@@ -154,6 +226,7 @@ public static class Explorer
                 same.Token = same.Prerequisite is { } before ? before + "+" + Schedule.Encode(execution.Choices) : Schedule.Encode(execution.Choices);
                 same.Steps = execution.Steps;
                 same.Preemptions = execution.Preemptions;
+                same.FoundBy = violation.FoundBy;
                 return same;
             }
         }

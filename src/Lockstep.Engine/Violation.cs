@@ -15,7 +15,10 @@ public class Violation
     /// <summary>One line that names the problem.</summary>
     public string Message { get; }
 
-    /// <summary>Two violations with one key are the same failure (used to keep one counterexample each and to shrink).</summary>
+    /// <summary>
+    /// Two violations with one key are the same failure: an exploration keeps one counterexample per key, counts the
+    /// executions that hit each, and shrinks each. It must not depend on the schedule (no step numbers, no values).
+    /// </summary>
     public virtual string Key => Kind;
 
     /// <summary>The full report text.</summary>
@@ -35,6 +38,12 @@ public class Violation
 
     public int Preemptions { get; internal set; }
 
+    /// <summary>In an exploration's result: how many of its executions reported a violation with this key.</summary>
+    public long Hits { get; internal set; }
+
+    /// <summary>In an exploration's result: the strategy whose execution first reported it (shrinking may have found a shorter one since).</summary>
+    public string? FoundBy { get; internal set; }
+
     /// <summary>In a traced execution: how many trace events preceded the report (else -1).</summary>
     public int TracePosition { get; internal set; } = -1;
 
@@ -50,9 +59,23 @@ public class Violation
 /// <summary>No thread can run but some have not finished; <see cref="Blocked"/> are the threads that wait forever.</summary>
 public sealed class DeadlockViolation : Violation
 {
-    public DeadlockViolation(string message, IReadOnlyList<SimThread> blocked) : base("deadlock", message) => Blocked = blocked;
+    public DeadlockViolation(IReadOnlyList<SimThread> blocked) : this(blocked, Describe(blocked)) { }
+
+    private DeadlockViolation(IReadOnlyList<SimThread> blocked, string stuck) : base("deadlock", $"deadlock: no thread can run; blocked: {stuck}")
+    {
+        Blocked = blocked;
+        Stuck = stuck;
+    }
+
+    private static string Describe(IReadOnlyList<SimThread> blocked) => string.Join(", ", blocked.Select(t => $"{t.Name} ({t.PendingDescription})"));
 
     public IReadOnlyList<SimThread> Blocked { get; }
+
+    /// <summary>Which threads are stuck and on what, e.g. "t0 (waiting on B), t1 (waiting on A)".</summary>
+    public string Stuck { get; }
+
+    /// <summary>Two different sets of stuck threads are two failures.</summary>
+    public override string Key => $"deadlock:{Stuck}";
 }
 
 /// <summary>Thrown into model code to end the current execution after a fatal violation.</summary>

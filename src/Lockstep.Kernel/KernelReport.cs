@@ -24,7 +24,11 @@ public class KernelReport : Violation
     /// <summary>comm/pid of the task that hit it.</summary>
     public string Task { get; }
 
-    /// <summary>What distinguishes two reports of one kind (the function, the lock classes).</summary>
+    /// <summary>
+    /// What distinguishes two reports of one kind, never the schedule: the function and the lock class (might_sleep:
+    /// "rt_spin_lock(&amp;kvm->mn_invalidate_lock) in kvm_mmu_notifier_invalidate_range_start"), the lock classes (lockdep),
+    /// the check and the function it fired in (a WARN: "end in kvm_mmu_notifier_invalidate_range_end").
+    /// </summary>
     public string Detail { get; }
 
     public KernelConfig Config { get; }
@@ -88,10 +92,14 @@ public static class KernelLog
         return new KernelReport("list-corruption", headline, sb.ToString(), task.ToString(), $"{function}:{list}", task.Kernel.Config);
     }
 
-    /// <summary>A WARN or a failed invariant of model code: <paramref name="kind"/> names the check.</summary>
+    /// <summary>
+    /// A WARN or a failed invariant of model code: <paramref name="kind"/> names the check; the report's
+    /// <see cref="KernelReport.Detail"/> is <paramref name="detail"/> and the modelled function it fired in.
+    /// </summary>
     public static KernelReport Warning(string kind, string headline, string detail, string? body = null)
     {
         var task = Api.current;
+        var site = task.stack.Count > 0 ? task.stack[^1] : task.comm;
         var sb = new StringBuilder();
         sb.AppendLine("------------[ cut here ]------------");
         sb.AppendLine(headline);
@@ -101,6 +109,6 @@ public static class KernelLog
         CallTrace(sb, task);
         sb.AppendLine("---[ end trace 0000000000000000 ]---");
         Kernel.State.TaintWarn = true;
-        return new KernelReport(kind, headline, sb.ToString(), task.ToString(), detail, task.Kernel.Config);
+        return new KernelReport(kind, headline, sb.ToString(), task.ToString(), $"{detail} in {site}", task.Kernel.Config);
     }
 }

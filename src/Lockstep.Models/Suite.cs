@@ -6,12 +6,45 @@ using Lockstep.Models.Scenarios;
 
 namespace Lockstep.Models;
 
-/// <summary>One property's outcome in one proposal × config × scenario run.</summary>
-public sealed record Finding(string Property, Violation Violation, string Token);
+/// <summary>
+/// One distinct finding of a proposal × config × scenario run: a property, the report that violates it, the token of one
+/// execution that reports it (the fewest preemptions, then steps, that shrinking found), how many explored executions
+/// reported it, and the strategy that first found it (the run's own, or the fallback that spent the rest of its budget).
+/// </summary>
+public sealed record Finding(string Property, Violation Violation, string Token, long Executions, string FoundBy)
+{
+    /// <summary>
+    /// What makes two findings the same, in one run or across proposals: the property and the report's
+    /// <see cref="Violation.Key"/> (kind, function, lock classes; never anything that depends on the schedule).
+    /// </summary>
+    public string Signature => Violation.Key;
+}
 
-/// <summary>What exploring one scenario of one proposal under one config found.</summary>
+/// <summary>What exploring one scenario of one proposal under one config found: every distinct finding.</summary>
 public sealed record ScenarioRun(Proposal Proposal, KernelConfig Config, Scenario Scenario, ExplorationResult Exploration,
     IReadOnlyList<Finding> Findings, string? ModelError);
+
+/// <summary>
+/// How a finding stands against the baseline's run of the same config and scenario: the proposal's, which the baseline
+/// does not have (new) or has too (kept); or the baseline's, which the proposal no longer has (fixed).
+/// </summary>
+public enum Change { New, Kept, Fixed }
+
+/// <summary>
+/// A run against its baseline's run of the same config and scenario: each of its findings new or kept (the baseline has
+/// one with the same property and signature), and the baseline's findings it does not have (fixed).
+/// </summary>
+public sealed record Comparison(IReadOnlyList<(Finding Finding, Change Change)> Findings, IReadOnlyList<Finding> Fixed)
+{
+    public static Comparison Of(ScenarioRun run, ScenarioRun baseline)
+    {
+        static (string, string) Id(Finding f) => (f.Property, f.Signature);
+        var before = baseline.Findings.Select(Id).ToHashSet();
+        var after = run.Findings.Select(Id).ToHashSet();
+        return new Comparison(run.Findings.Select(f => (f, before.Contains(Id(f)) ? Change.Kept : Change.New)).ToList(),
+            baseline.Findings.Where(f => !after.Contains(Id(f))).ToList());
+    }
+}
 
 /// <summary>Runs proposals through scenarios and maps every report to its property (KERNEL-FACTS §6.1).</summary>
 public static class Suite
@@ -27,6 +60,17 @@ public static class Suite
             StopOnFirstViolation = false,
             FreshModel = () => scenario.Model(new Kernel.Kernel(config), proposal),
         });
+        var (findings, modelError) = Findings(registry, proposal, config, scenario, exploration);
+        return new ScenarioRun(proposal, config, scenario, exploration, findings, modelError);
+    }
+
+    /// <summary>
+    /// An exploration's violations as findings: one per property and signature, each with its check token; and the
+    /// first violation no property takes (a crash, or a kind nobody mapped) as a model error.
+    /// </summary>
+    public static (IReadOnlyList<Finding> Findings, string? ModelError) Findings(Registry registry, Proposal proposal, KernelConfig config,
+        Scenario scenario, ExplorationResult exploration)
+    {
         var findings = new List<Finding>();
         string? modelError = null;
         foreach (var v in exploration.Violations)
@@ -37,10 +81,10 @@ public static class Suite
                 modelError ??= v is KernelReport ? $"report kind '{v.Kind}' maps to no property (a user check registers its kind: RegisterWarning(kind, property)): {v.Message} (token {token})"
                     : $"{v.Message} (token {token})";
             foreach (var (property, report) in properties)
-                if (findings.All(f => f.Property != property))
-                    findings.Add(new Finding(property, report, token));
+                if (!findings.Any(f => f.Property == property && f.Signature == report.Key))
+                    findings.Add(new Finding(property, report, token, v.Hits, v.FoundBy ?? exploration.Strategy));
         }
-        return new ScenarioRun(proposal, config, scenario, exploration, findings, modelError);
+        return (findings, modelError);
     }
 
     /// <summary>
@@ -51,7 +95,7 @@ public static class Suite
     /// run is a model error, the other jobs go on, and its thread is left to die with the process.
     /// </summary>
     public static IReadOnlyList<ScenarioRun> RunAll(Registry registry, IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> jobs,
-        Func<IStrategy> strategy, ExplorationOptions options, int parallelism, TimeSpan stallLimit,
+        Func<IStrategy> strategy, Func<Proposal, ExplorationOptions> options, int parallelism, TimeSpan stallLimit,
         Action<int>? started = null, Action<ScenarioRun>? done = null)
     {
         var results = new ScenarioRun?[jobs.Count];
@@ -68,7 +112,7 @@ public static class Suite
             {
                 started?.Invoke(i);
                 var (p, c, sc) = jobs[i];
-                var run = Run(registry, p, c, sc, strategy(), options with { Heartbeat = () => Volatile.Write(ref beats[i], clock.ElapsedTicks) });
+                var run = Run(registry, p, c, sc, strategy(), options(p) with { Heartbeat = () => Volatile.Write(ref beats[i], clock.ElapsedTicks) });
                 lock (results)
                 {
                     if (results[i] != null) return;   // abandoned as stalled meanwhile
@@ -152,7 +196,7 @@ public static class Suite
         var first = hung.Select(t => t.Tag).OfType<TaskStruct>().FirstOrDefault();
         var headline = first != null ? $"INFO: task {first.comm}:{first.pid} blocked for more than 120 seconds." : d.Message;
         return new KernelReport("hung-task", headline, sb.ToString(), first?.ToString() ?? "?",
-            string.Join(",", d.Blocked.Select(t => t.Name)), first?.Kernel.Config ?? KernelConfig.Default)
+            d.Stuck, first?.Kernel.Config ?? KernelConfig.Default)
         { Prerequisite = d.Prerequisite };
     }
 

@@ -24,17 +24,20 @@ public static class Html
         return sb.ToString();
     }
 
-    /// <summary>The check page: the verdict matrix, each violated cell a link to its trace, every trace embedded.</summary>
+    /// <summary>
+    /// The check page: the verdict matrix (each violated cell a link to the trace of its first new, else first, finding),
+    /// the bounded runs, every finding with its trace link and token, and every trace embedded.
+    /// </summary>
     public static string Check(CheckResults run, IReadOnlyDictionary<string, ExplainedTrace> traces)
     {
         var ids = new Dictionary<string, string>();
-        foreach (var token in run.Violated.Select(c => c.Token!).Distinct())
+        foreach (var token in run.Cells.SelectMany(c => c.All).Select(f => f.Token).Distinct())
             if (traces.ContainsKey(token)) ids[token] = $"t{ids.Count + 1}";
         var sb = new StringBuilder();
         Begin(sb, "lockstep check");
         sb.Append("<header><h1>lockstep check</h1>");
         sb.Append($"<p class=\"meta\">{run.Cells.Count} cells in {run.Elapsed.TotalSeconds:0.0} s; ")
-          .Append($"{run.Violated.Count()} violated. ok = holds, XX = violated (click for its trace), ? = unknown (model error).</p>");
+          .Append($"{run.Violated.Count()} violated, {run.Cells.Count(c => c.Verdict == "bounded")} bounded. {E(run.Legend)}</p>");
         sb.Append("</header>\n<main>\n<table class=\"matrix\" id=\"matrix\"><thead><tr><th>proposal / config</th>");
         foreach (var p in run.Properties) sb.Append($"<th title=\"{E(PropertyText(p))}\">{E(p)}</th>");
         sb.Append("<th>executions</th></tr></thead><tbody>\n");
@@ -46,35 +49,37 @@ public static class Html
                 var c = row.FirstOrDefault(x => x.Property == p);
                 if (c == null) { sb.Append("<td></td>"); continue; }
                 var cellId = $"cell-{Id(c.Proposal)}-{Id(c.Config)}-{Id(c.Property)}";
-                switch (c.Verdict)
-                {
-                    case "violated" when c.Token != null && ids.TryGetValue(c.Token, out var tid):
-                        sb.Append($"<td class=\"xx\" id=\"{cellId}\"><a href=\"#{tid}\" title=\"{E(c.Headline ?? "")} [{E(c.Scenario ?? "")}]\">XX</a></td>");
-                        break;
-                    case "violated":
-                        sb.Append($"<td class=\"xx\" id=\"{cellId}\" title=\"{E(c.Headline ?? "")}\">XX</td>");
-                        break;
-                    case "holds":
-                        sb.Append($"<td class=\"ok\" id=\"{cellId}\">ok</td>");
-                        break;
-                    default:
-                        sb.Append($"<td class=\"unknown\" id=\"{cellId}\">?</td>");
-                        break;
-                }
+                var css = c.Verdict switch { "violated" => "xx", "holds" => "ok", "bounded" => "bd", _ => "unknown" };
+                var title = string.Join("\n", c.All.Select(f => $"{Change(f)}[{f.Scenario}] {f.Headline}"));
+                var first = c.New.FirstOrDefault() ?? c.Findings.FirstOrDefault() ?? c.Fixed.FirstOrDefault();
+                var mark = first != null && ids.TryGetValue(first.Token, out var tid) ? $"<a href=\"#{tid}\">{E(c.Mark)}</a>" : E(c.Mark);
+                sb.Append($"<td class=\"{css}\" id=\"{cellId}\"{(title.Length > 0 ? $" title=\"{E(title)}\"" : "")}>{mark}</td>");
             }
             var any = row.First();
             sb.Append($"<td class=\"execs\">{any.Executions} ({(any.Exhaustive ? "exhaustive" : "bounded")})</td></tr>\n");
         }
         sb.Append("</tbody></table>\n");
-        if (run.Violated.Any())
+        var bounded = run.Cells.GroupBy(c => (c.Proposal, c.Config)).Where(g => g.First().Bounded.Count > 0).ToList();
+        if (bounded.Count > 0)
         {
-            sb.Append("<h2>Violations</h2>\n<ul class=\"violations\">\n");
-            foreach (var c in run.Violated)
-            {
-                var link = c.Token != null && ids.TryGetValue(c.Token, out var tid) ? $"<a href=\"#{tid}\">trace</a>" : "";
-                sb.Append($"<li><b>{E(c.Proposal)} {E(c.Config)} {E(c.Property)}</b> [{E(c.Scenario ?? "")}] {E(c.Headline ?? "")} {link}")
-                  .Append($"<br><code class=\"token\">{E(c.Token ?? "")}</code></li>\n");
-            }
+            sb.Append("<h2>Bounded runs</h2>\n<ul class=\"bounded\">\n");
+            foreach (var row in bounded)
+                foreach (var b in row.First().Bounded)
+                    sb.Append($"<li><b>{E(row.Key.Proposal)} {E(row.Key.Config)}</b> [{E(b.Scenario)}] bounded: {E(b.Text)}</li>\n");
+            sb.Append("</ul>\n");
+        }
+        if (run.Cells.Any(c => c.All.Any()))
+        {
+            sb.Append("<h2>Findings</h2>\n<ul class=\"violations\">\n");
+            foreach (var c in run.Cells)
+                foreach (var f in c.All)
+                {
+                    var link = ids.TryGetValue(f.Token, out var tid) ? $"<a href=\"#{tid}\">trace</a>" : "";
+                    var change = f.Change is { } ch ? $"<span class=\"change {JsonReport.ChangeName(ch)}\">{JsonReport.ChangeName(ch)}</span> " : "";
+                    sb.Append($"<li><b>{E(c.Proposal)} {E(c.Config)} {E(c.Property)}</b> {change}[{E(f.Scenario)}] {E(f.Headline)} {link}")
+                      .Append($"<br><span class=\"sig\">{E(f.Signature)}; {f.Executions} executions; found by {E(f.FoundBy)}</span>")
+                      .Append($"<br><code class=\"token\">{E(f.Token)}</code></li>\n");
+                }
             sb.Append("</ul>\n");
         }
         foreach (var (token, tid) in ids)
@@ -90,6 +95,8 @@ public static class Html
         End(sb);
         return sb.ToString();
     }
+
+    private static string Change(CellFinding f) => f.Change is { } c ? JsonReport.ChangeName(c) + " " : "";
 
     private static void Summary(StringBuilder sb, ExplainedTrace trace, string id)
     {
@@ -310,6 +317,9 @@ public static class Html
         table.matrix th.row { text-align: left; font-weight: normal; font-family: ui-monospace, monospace; }
         td.ok { color: #2e7d32; } td.xx { background: var(--hit); } td.xx, td.xx a { color: #fff; font-weight: 700; }
         td.unknown { background: #fff3cd; } td.execs { color: var(--muted); text-align: right; }
+        td.bd { color: #8a5300; background: #fff8e1; }
+        .change { font-size: 11px; border-radius: 3px; padding: 0 4px; background: #e8eaed; } .change.new { background: var(--hit); color: #fff; }
+        .change.fixed { background: #2e7d32; color: #fff; } .sig { color: var(--muted); font-size: 12px; }
         .violations li { margin-bottom: 6px; }
         section.embedded { display: none; border-top: 3px solid var(--hit); margin-top: 20px; padding-top: 8px; }
         section.embedded:target { display: block; }

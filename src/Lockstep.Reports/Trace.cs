@@ -48,10 +48,11 @@ public sealed record TraceStep(int Index, int Step, int Thread, StepKind Kind, s
 public sealed record Lane(int Thread, string Name);
 
 /// <summary>
-/// A report of the execution: the properties it breaks, the kernel-log text, the steps to highlight (the reporting task's
-/// last step; for a deadlock the last step of every blocked task), the reporting task's context and call stack.
+/// A report of the execution: the properties it breaks, its signature (<see cref="Finding.Signature"/>), the kernel-log
+/// text, the steps to highlight (the reporting task's last step; for a deadlock the last step of every blocked task), the
+/// reporting task's context and call stack.
 /// </summary>
-public sealed record TraceFinding(IReadOnlyList<string> Properties, string Kind, string Headline, string Text, string? Task,
+public sealed record TraceFinding(IReadOnlyList<string> Properties, string Kind, string Signature, string Headline, string Text, string? Task,
     IReadOnlyList<int> Highlight, TaskContext? Context, IReadOnlyList<string> Stack, IReadOnlyList<string>? LockChain)
 {
     /// <summary>The innermost modelled kernel function of the reporting task, if any.</summary>
@@ -73,11 +74,11 @@ public sealed record ExplainedTrace(
 /// <summary>Re-runs executions with tracing and the kernel context annotator.</summary>
 public static class TraceCapture
 {
-    /// <summary>Every violated cell's execution of a check run re-run with its trace (one replay per distinct token).</summary>
+    /// <summary>The execution of every finding of a check run (fixed ones too) re-run with its trace (one replay per distinct token).</summary>
     public static Dictionary<string, ExplainedTrace> ForCells(Registry registry, CheckResults results)
     {
         var traces = new Dictionary<string, ExplainedTrace>();
-        foreach (var token in results.Violated.Select(c => c.Token).OfType<string>().Distinct())
+        foreach (var token in results.Cells.SelectMany(c => c.All).Select(f => f.Token).Distinct())
             traces[token] = FromToken(registry, token);
         return traces;
     }
@@ -137,7 +138,7 @@ public static class TraceCapture
                 }
             }
             else if (v.TracePosition > 0) highlight.Add(Math.Min(v.TracePosition, steps.Count) - 1);
-            findings.Add(new TraceFinding(props.Count > 0 ? props : new List<string> { "?" }, report.Kind, report.Message,
+            findings.Add(new TraceFinding(props.Count > 0 ? props : new List<string> { "?" }, report.Kind, report.Key, report.Message,
                 report.Render(), kr?.Task, highlight, context, context?.Stack ?? Array.Empty<string>(), kr?.LockChain));
         }
         return new ExplainedTrace(token, proposal, config, scenario, header, lanes, steps, findings, replay.Divergence);

@@ -7,15 +7,19 @@ using Spectre.Console;
 namespace Lockstep.Cli.Commands;
 
 /// <summary>
-/// lockstep check: proposals × configs × properties over the scenarios. Every verdict comes from exploring the model.
-/// Exit 0 when the run completed (violations are findings); with --fail-on-violation, 1 if anything was violated;
+/// lockstep check: proposals × configs × properties over the scenarios, each run compared with the baseline proposal's
+/// run of the same config and scenario. Every verdict comes from exploring the model. Exit 0 when the run completed
+/// (violations are findings; bounded cells are not proofs but do not change the exit code); with --fail-on-violation
+/// or --fail-on any, 1 if anything was violated; with --fail-on new, 1 if a proposal has a finding its baseline has not;
 /// 3 if a model crashed (its cells are "unknown"; everything else is still printed).
 /// </summary>
 public static class CheckCommand
 {
     public const long DefaultExecutions = 200_000;
 
-    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "json", "html", "sarif", "jobs", "stall-seconds" }.Concat(StrategyOptions.Names).Concat(ModelOptions.Names));
+    public const string DefaultBaseline = "mainline";
+
+    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "baseline", "fail-on", "json", "html", "sarif", "jobs", "stall-seconds" }.Concat(StrategyOptions.Names).Concat(ModelOptions.Names));
     private static readonly HashSet<string> Flags = new() { "fail-on-violation", "quiet", "verbose", "help" };
 
     public static int Run(string[] args)
@@ -24,10 +28,10 @@ public static class CheckCommand
         if (o.Flag("help"))
         {
             Console.WriteLine("usage: lockstep check [--patch FILE.csx|.dll ..] [--world FILE.csx|.dll ..]\n"
-                + "                      [--proposal ID,..] [--config default,rt] [--property S1,..] [--scenario ID,..]\n"
+                + "                      [--proposal ID,..] [--config default,rt] [--property S1,..] [--scenario ID,..] [--baseline ID|none]\n"
                 + "                      [--strategy dpor|random|pct] [--executions N] [--seed N] [--depth D] [--preemption-bound K]\n"
                 + "                      [--max-steps N] [--step-budget N] [--jobs N] [--stall-seconds N] [--time-limit SECONDS] [--json FILE|-] [--html FILE] [--sarif FILE]\n"
-                + "                      [--fail-on-violation] [--quiet | --verbose]");
+                + "                      [--fail-on-violation | --fail-on new|any] [--quiet | --verbose]");
             return 0;
         }
         if (o.Positional.Count > 0) throw new UsageException($"unexpected argument '{o.Positional[0]}'");
@@ -35,10 +39,16 @@ public static class CheckCommand
         var model = ModelOptions.Select(o);
         var (registry, proposals, configs, scenarios) = (model.Registry, model.Proposals, model.Configs, model.Scenarios);
         var properties = o.All("property").Count == 0 ? Properties.Ids.ToList() : o.All("property").Select(CheckProperty).ToList();
+        var baseline = o.One("baseline") ?? DefaultBaseline;
+        var baselineProposal = baseline == "none" ? null : registry.Proposal(baseline);
+        var failOn = o.One("fail-on") ?? (o.Flag("fail-on-violation") ? "any" : null);
+        if (failOn is not (null or "new" or "any")) throw new UsageException($"--fail-on takes new or any, not '{failOn}'");
+        if (o.One("fail-on") != null && o.Flag("fail-on-violation")) throw new UsageException("--fail-on-violation is --fail-on any; give one of them");
+        if (failOn == "new" && baselineProposal == null) throw new UsageException("--fail-on new needs a baseline (not --baseline none)");
         var strategy = StrategyOptions.Factory(o, DefaultExecutions);
         var parallelism = (int)o.Number("jobs", Environment.ProcessorCount, 1);
         var stallLimit = TimeSpan.FromSeconds(o.Number("stall-seconds", 30, 1));
-        var exploration = StrategyOptions.Exploration(o, DefaultExecutions);
+        var budgets = StrategyOptions.Budgets(o, DefaultExecutions);
         var json = o.One("json");
         var html = o.One("html");
         var sarif = o.One("sarif");
@@ -46,22 +56,25 @@ public static class CheckCommand
         var verbosity = quiet ? Verbosity.Quiet : o.Flag("verbose") ? Verbosity.Verbose : Verbosity.Normal;
 
         var clock = Stopwatch.StartNew();
-        var jobs = (from p in proposals from c in configs from s in scenarios select (p, c, s)).ToList();
+        // the baseline's runs first (its rows lead the matrix), also when it is not among the proposals checked
+        var rows = baselineProposal == null ? proposals : proposals.Where(p => p != baselineProposal).Prepend(baselineProposal).ToList();
+        var jobs = (from p in rows from c in configs from s in scenarios select (p, c, s)).ToList();
         var runs = new ScenarioRun[jobs.Count];
-        CheckProgress.Run(verbosity, jobs.Count, exploration.MaxExecutions, unsafeProgress =>
+        CheckProgress.Run(verbosity, jobs.Count, o.Number("executions", DefaultExecutions, 1), unsafeProgress =>
         {
             var progress = new SynchronizedProgress(unsafeProgress);
-            var all = Suite.RunAll(registry, jobs, strategy, exploration with { Progress = progress.Executions }, parallelism, stallLimit,
+            var all = Suite.RunAll(registry, jobs, strategy, p => budgets(p) with { Progress = progress.Executions }, parallelism, stallLimit,
                 started: i => progress.RunStarted(jobs[i].p.Id, jobs[i].c.Name, jobs[i].s.Id), done: progress.RunFinished);
             all.ToArray().CopyTo(runs, 0);
         });
-        var (results, modelErrors) = Tally(runs, properties, clock.Elapsed);
+        var (results, modelErrors) = CheckResults.Tally(runs, properties, baselineProposal?.Id, clock.Elapsed);
         var cells = results.Cells;
 
         if (!quiet)
         {
-            if (Terminal.StdoutIsTerminal) Matrix.Render(Terminal.Out, results);
-            else Matrix.Print(results);
+            var verbose = verbosity == Verbosity.Verbose;
+            if (Terminal.StdoutIsTerminal) Matrix.Render(Terminal.Out, results, verbose);
+            else Matrix.Print(results, verbose);
             if (verbosity == Verbosity.Verbose) Matrix.Reports(results);
         }
         if (json != null) Write(json, JsonReport.Render(results) + (json == "-" ? "" : "\n"));
@@ -76,31 +89,12 @@ public static class CheckCommand
         }
         foreach (var e in modelErrors) Console.Error.WriteLine($"lockstep: {e}");
         if (modelErrors.Count > 0) return 3;
-        return o.Flag("fail-on-violation") && cells.Any(x => x.Verdict == "violated") ? 1 : 0;
-    }
-
-    /// <summary>The matrix of a check's runs: a cell per proposal × config × property (the first finding of a violated one), and the model errors.</summary>
-    public static (CheckResults Results, IReadOnlyList<string> ModelErrors) Tally(IReadOnlyList<ScenarioRun> runs, IReadOnlyList<string> properties, TimeSpan elapsed)
-    {
-        var cells = new List<Cell>();
-        var modelErrors = new List<string>();
-        foreach (var row in runs.GroupBy(r => (r.Proposal, r.Config)))
+        return failOn switch
         {
-            var (p, c) = row.Key;
-            foreach (var run in row)
-                if (run.ModelError != null) modelErrors.Add($"model error in {p.Id}/{c.Name}/{run.Scenario.Id}: {run.ModelError}");
-            var executions = row.Sum(r => r.Exploration.Executions);
-            var exhaustive = row.All(r => r.Exploration.Exhaustive);
-            foreach (var prop in properties)
-            {
-                var hit = row.SelectMany(r => r.Findings.Where(f => f.Property == prop).Select(f => (r, f))).FirstOrDefault();
-                var unknown = hit.f == null && row.Any(r => r.ModelError != null);
-                cells.Add(hit.f != null
-                    ? new Cell(p.Id, c.Name, prop, "violated", executions, exhaustive, hit.f.Token, hit.r.Scenario.Id, hit.f.Violation.Render(), hit.f.Violation.Message)
-                    : new Cell(p.Id, c.Name, prop, unknown ? "unknown" : "holds", executions, exhaustive, null, null, null, null));
-            }
-        }
-        return (new CheckResults(cells, properties, elapsed), modelErrors);
+            "any" when cells.Any(x => x.Verdict == "violated") => 1,
+            "new" when cells.Any(x => x.New.Any()) => 1,
+            _ => 0,
+        };
     }
 
     /// <summary>Runs finish on several threads; the progress display sees one call at a time.</summary>
@@ -123,7 +117,7 @@ public static class CheckCommand
         => Properties.All.ContainsKey(p) ? p : throw new UsageException($"unknown property '{p}' (known: {string.Join(", ", Properties.Ids)})");
 }
 
-/// <summary>The verdict matrix: a row per proposal × config, a column per property.</summary>
+/// <summary>The verdict matrix: a row per proposal × config, a column per property (<see cref="Cell.Mark"/>).</summary>
 public static class Matrix
 {
     /// <summary>The table in plain text (the format the README shows), one line per proposal × config.</summary>
@@ -133,32 +127,71 @@ public static class Matrix
         var properties = results.Properties;
         var rows = results.Cells.GroupBy(c => (c.Proposal, c.Config)).ToList();
         var first = Math.Max(30, rows.Select(r => $"{r.Key.Proposal} {r.Key.Config}".Length).DefaultIfEmpty(0).Max() + 2);
-        sb.AppendLine("proposal / config".PadRight(first) + string.Join("", properties.Select(p => p.PadRight(4))) + "  executions");
+        var width = properties.ToDictionary(p => p, p => Math.Max(4, results.Cells.Where(c => c.Property == p).Select(c => c.Mark.Length + 2).DefaultIfEmpty(0).Max()));
+        sb.AppendLine("proposal / config".PadRight(first) + string.Join("", properties.Select(p => p.PadRight(width[p]))) + "  executions");
         foreach (var row in rows)
         {
             var line = (row.Key.Proposal + " " + row.Key.Config).PadRight(first);
-            foreach (var p in properties)
-                line += row.First(x => x.Property == p).Verdict switch { "holds" => "ok  ", "unknown" => "?   ", _ => "XX  " };
+            foreach (var p in properties) line += row.First(x => x.Property == p).Mark.PadRight(width[p]);
             var any = row.First();
             sb.AppendLine($"{line}  {any.Executions} ({(any.Exhaustive ? "exhaustive" : "bounded")})");
         }
         return sb.ToString();
     }
 
-    /// <summary>Plain text, for files and pipes: the table, then the violations with their tokens.</summary>
-    public static void Print(CheckResults results)
+    /// <summary>Each bounded run of the matrix's rows: which row and scenario, and how far its search went.</summary>
+    private static IEnumerable<(string Row, BoundedRun Run)> Bounded(CheckResults results)
+        => results.Cells.GroupBy(c => (c.Proposal, c.Config)).SelectMany(g => g.First().Bounded.Select(b => ($"{g.Key.Proposal} {g.Key.Config}", b)));
+
+    /// <summary>A cell's findings of one change and signature over the scenarios that have them: one entry of the listing after the matrix.</summary>
+    private sealed record Listing(Cell Cell, Change? Change, string Signature, CellFinding First, string Scenarios, long Executions, string FoundBy);
+
+    /// <summary>
+    /// What the listing after the matrix shows: every finding of a row with no baseline (the baseline's own, say), the new
+    /// and fixed ones of a row compared with it (<paramref name="all"/>: the kept ones too); grouped by signature.
+    /// </summary>
+    private static IEnumerable<Listing> Listed(CheckResults results, bool all)
+        => results.Cells.SelectMany(c => c.All.Where(f => all || f.Change != Change.Kept).GroupBy(f => (f.Change, f.Signature))
+            .Select(g => new Listing(c, g.Key.Change, g.Key.Signature, g.First(), string.Join(", ", g.Select(f => f.Scenario)), g.Sum(f => f.Executions),
+                string.Join(", ", g.Select(f => f.FoundBy).Distinct()))));
+
+    /// <summary>"kept N as BASELINE" lines for the cells whose kept findings the listing leaves out.</summary>
+    private static IEnumerable<string> KeptSummary(CheckResults results)
+        => results.Cells.Where(c => c.Kept.Any())
+            .Select(c => $"  {c.Proposal} {c.Config} {c.Property}: {c.Kept.Select(f => f.Signature).Distinct().Count()} kept, as {results.Baseline} has them (--verbose or --json lists them)");
+
+    /// <summary>"new ", "kept ", "fixed " or nothing without a baseline.</summary>
+    private static string ChangeWord(CellFinding f) => f.Change is { } c ? JsonReport.ChangeName(c) + " " : "";
+
+    /// <summary>Plain text, for files and pipes: the table, the bounded runs, then the findings with their tokens (<see cref="Listed"/>).</summary>
+    public static void Print(CheckResults results, bool verbose = false)
     {
-        var cells = results.Cells;
         Console.Write(Table(results));
         Console.WriteLine();
-        Console.WriteLine("ok = holds, XX = violated, ? = unknown (model error). Violations, each with the token that replays it (lockstep explain TOKEN):");
-        foreach (var c in results.Violated)
-            Console.WriteLine($"  {c.Proposal} {c.Config} {c.Property} [{c.Scenario}] {c.Headline}\n      {c.Token}");
-        Console.WriteLine($"\n{cells.Count} cells in {results.Elapsed.TotalSeconds:0.0} s");
+        Console.WriteLine(results.Legend);
+        var bounded = Bounded(results).ToList();
+        if (bounded.Count > 0)
+        {
+            Console.WriteLine("Bounded runs (nothing they did not find is proven absent):");
+            foreach (var (row, b) in bounded) Console.WriteLine($"  {row} [{b.Scenario}] bounded: {b.Text}");
+        }
+        var listed = Listed(results, verbose).ToList();
+        if (listed.Count > 0)
+        {
+            Console.WriteLine("Findings, each with the token that replays it (lockstep explain TOKEN); fixed: the baseline's, listed with its row:");
+            foreach (var l in listed)
+                Console.WriteLine(l.Change == Change.Fixed
+                    ? $"  {l.Cell.Proposal} {l.Cell.Config} {l.Cell.Property} fixed [{l.Scenarios}] {l.Signature}"
+                    : $"  {l.Cell.Proposal} {l.Cell.Config} {l.Cell.Property} {ChangeWord(l.First)}[{l.Scenarios}] {l.First.Headline}\n"
+                      + $"      {l.Signature}; {l.Executions} executions; found by {l.FoundBy}\n      {l.First.Token}");
+        }
+        if (!verbose)
+            foreach (var line in KeptSummary(results)) Console.WriteLine(line);
+        Console.WriteLine($"\n{results.Cells.Count} cells in {results.Elapsed.TotalSeconds:0.0} s");
     }
 
-    /// <summary>On a terminal: a coloured, aligned Spectre table, then the violations with their tokens.</summary>
-    public static void Render(IAnsiConsole console, CheckResults results)
+    /// <summary>On a terminal: a coloured, aligned Spectre table, the bounded runs, then the findings with their tokens (<see cref="Listed"/>).</summary>
+    public static void Render(IAnsiConsole console, CheckResults results, bool verbose = false)
     {
         var table = new Table().Border(TableBorder.Rounded).BorderColor(Color.Grey);
         table.AddColumn(new TableColumn("[bold]proposal / config[/]"));
@@ -168,34 +201,58 @@ public static class Matrix
         {
             var columns = new List<string> { $"{Markup.Escape(row.Key.Proposal)} [grey]{Markup.Escape(row.Key.Config)}[/]" };
             foreach (var p in results.Properties)
-                columns.Add(row.First(x => x.Property == p).Verdict switch
+            {
+                var c = row.First(x => x.Property == p);
+                columns.Add(c.Verdict switch
                 {
-                    "holds" => "[green]ok[/]",
-                    "unknown" => "[black on yellow] ? [/]",
-                    _ => "[bold white on red]XX[/]",
+                    "holds" => $"[green]{Markup.Escape(c.Mark)}[/]",
+                    "bounded" => $"[yellow]{Markup.Escape(c.Mark)}[/]",
+                    "unknown" => $"[black on yellow] {Markup.Escape(c.Mark)} [/]",
+                    _ when c.New.Any() => $"[bold white on red]{Markup.Escape(c.Mark)}[/]",
+                    _ => $"[red]{Markup.Escape(c.Mark)}[/]",
                 });
+            }
             var any = row.First();
             columns.Add($"{any.Executions:N0} [grey]({(any.Exhaustive ? "exhaustive" : "bounded")})[/]");
             table.AddRow(columns.ToArray());
         }
         console.Write(table);
-        console.MarkupLine("[green]ok[/] = holds, [bold white on red]XX[/] = violated, [black on yellow] ? [/] = unknown (model error).");
-        if (results.Violated.Any())
+        console.MarkupLine(Markup.Escape(results.Legend));
+        var bounded = Bounded(results).ToList();
+        if (bounded.Count > 0)
         {
-            console.MarkupLine("Violations, each with the token that replays it ([bold]lockstep explain TOKEN[/]):");
-            foreach (var c in results.Violated)
-                console.MarkupLine($"  {Markup.Escape(c.Proposal)} {Markup.Escape(c.Config)} [red]{Markup.Escape(c.Property)}[/] [grey][[{Markup.Escape(c.Scenario ?? "")}]][/] {Markup.Escape(c.Headline ?? "")}\n      [blue]{Markup.Escape(c.Token ?? "")}[/]");
+            console.MarkupLine("[yellow]Bounded runs[/] (nothing they did not find is proven absent):");
+            foreach (var (row, b) in bounded) console.MarkupLine($"  {Markup.Escape(row)} [grey][[{Markup.Escape(b.Scenario)}]][/] bounded: {Markup.Escape(b.Text)}");
         }
+        var listed = Listed(results, verbose).ToList();
+        if (listed.Count > 0)
+        {
+            console.MarkupLine("Findings, each with the token that replays it ([bold]lockstep explain TOKEN[/]); fixed: the baseline's, listed with its row:");
+            foreach (var l in listed)
+            {
+                var cell = $"  {Markup.Escape(l.Cell.Proposal)} {Markup.Escape(l.Cell.Config)} [red]{Markup.Escape(l.Cell.Property)}[/]";
+                var where = $"[grey][[{Markup.Escape(l.Scenarios)}]][/]";
+                console.MarkupLine(l.Change switch
+                {
+                    Change.Fixed => $"{cell} [green]fixed[/] {where} {Markup.Escape(l.Signature)}",
+                    var change => $"{cell} {(change == Change.New ? "[bold white on red]new[/] " : change == Change.Kept ? "kept " : "")}{where} {Markup.Escape(l.First.Headline)}\n"
+                        + $"      [grey]{Markup.Escape(l.Signature)}; {l.Executions:N0} executions; found by {Markup.Escape(l.FoundBy)}[/]\n      [blue]{Markup.Escape(l.First.Token)}[/]",
+                });
+            }
+        }
+        if (!verbose)
+            foreach (var line in KeptSummary(results)) console.MarkupLine($"[grey]{Markup.Escape(line)}[/]");
         console.MarkupLine($"\n{results.Cells.Count} cells in {results.Elapsed.TotalSeconds:0.0} s");
     }
 
-    /// <summary>--verbose: every violation's kernel-log report in full.</summary>
+    /// <summary>--verbose: every finding's kernel-log report in full.</summary>
     public static void Reports(CheckResults results)
     {
-        foreach (var c in results.Violated)
-        {
-            Console.WriteLine($"\n---- {c.Proposal} {c.Config} {c.Property} [{c.Scenario}] {c.Token}");
-            Console.WriteLine(c.Report?.TrimEnd());
-        }
+        foreach (var c in results.Cells)
+            foreach (var f in c.All)
+            {
+                Console.WriteLine($"\n---- {c.Proposal} {c.Config} {c.Property} {ChangeWord(f)}[{f.Scenario}] {f.Token}");
+                Console.WriteLine(f.Report.TrimEnd());
+            }
     }
 }

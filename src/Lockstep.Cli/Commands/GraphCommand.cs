@@ -54,11 +54,11 @@ public static class GraphCommand
             (registry, proposals, configs, scenarios) = (model.Registry, model.Proposals, model.Configs, model.Scenarios);
         }
         var strategy = StrategyOptions.Factory(o, CheckCommand.DefaultExecutions);
-        var exploration = StrategyOptions.Exploration(o, CheckCommand.DefaultExecutions) with { StopOnFirstViolation = false };
+        var budgets = StrategyOptions.Budgets(o, CheckCommand.DefaultExecutions);
         var verbosity = o.Flag("quiet") ? Verbosity.Quiet : o.Flag("verbose") ? Verbosity.Verbose : Verbosity.Normal;
 
         var graphs = new List<LockGraph.Graph>();
-        CheckProgress.Run(verbosity, proposals.Count * configs.Count * scenarios.Count, exploration.MaxExecutions, progress =>
+        CheckProgress.Run(verbosity, proposals.Count * configs.Count * scenarios.Count, StrategyOptions.Exploration(o, CheckCommand.DefaultExecutions).MaxExecutions, progress =>
         {
             foreach (var p in proposals)
                 foreach (var c in configs)
@@ -69,11 +69,11 @@ public static class GraphCommand
                     {
                         progress.RunStarted(p.Id, c.Name, s.Id);
                         var kernel = new Lockstep.Kernel.Kernel(c);
-                        var result = Explorer.Explore(s.Model(kernel, p), strategy(), exploration with { Progress = progress.Executions });
+                        var result = Explorer.Explore(s.Model(kernel, p), strategy(), budgets(p) with { StopOnFirstViolation = false, Progress = progress.Executions });
                         runs.Add((s.Id, kernel.Lockdep));
                         reports.AddRange(result.Violations.OfType<KernelReport>());
-                        var findings = result.Violations.SelectMany(v => Suite.Classify(registry, v, s).Select(x => new Finding(x.Property, x.Report, v.Token))).ToList();
-                        progress.RunFinished(new ScenarioRun(p, c, s, result, findings, null));
+                        var (findings, modelError) = Suite.Findings(registry, p, c, s, result);
+                        progress.RunFinished(new ScenarioRun(p, c, s, result, findings, modelError));
                     }
                     var title = $"{p.Id} {c.Name}" + (scenarios.Count == 1 ? $" · {scenarios[0].Id}" : "");
                     graphs.Add(LockGraph.Build(title, runs, tokenReports ?? reports));

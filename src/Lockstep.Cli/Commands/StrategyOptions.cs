@@ -1,4 +1,5 @@
 using Lockstep.Engine;
+using Lockstep.Models.Proposals;
 
 namespace Lockstep.Cli.Commands;
 
@@ -22,9 +23,33 @@ public static class StrategyOptions
         };
     }
 
-    /// <summary>Scheduling steps per scenario run unless --step-budget says otherwise.</summary>
-    public const long DefaultStepBudget = 25_000_000;
+    /// <summary>Scheduling steps per scenario run unless --step-budget or the proposal (<see cref="Proposal.StepBudget"/>) says otherwise.</summary>
+    public const long DefaultStepBudget = 30_000_000;
 
+    /// <summary>The share of a DPOR run's step budget (and time limit) kept for PCT, in case DPOR stops at its budget.</summary>
+    public const double PctShare = 0.2;
+
+    /// <summary>
+    /// The budgets of one scenario run of a proposal: --executions, --max-steps, --time-limit, and --step-budget, else
+    /// the proposal's own, else <see cref="DefaultStepBudget"/>. Under DPOR, <see cref="PctShare"/> of the step budget
+    /// (and of the time limit) is PCT's (--seed, --depth) if DPOR stops at its part before it is done. Shrinking each
+    /// finding may spend a quarter of the step budget besides.
+    /// </summary>
+    public static Func<Proposal, ExplorationOptions> Budgets(Options o, long defaultExecutions)
+    {
+        var options = Exploration(o, defaultExecutions);
+        var stepBudget = o.One("step-budget") is null ? (long?)null : options.MaxTotalSteps;
+        var seed = (ulong)o.Number("seed", 1);
+        var depth = (int)o.Number("depth", 3, 1);
+        Func<IStrategy>? fallback = (o.One("strategy") ?? "dpor") == "dpor" ? () => new PctStrategy(seed, depth, long.MaxValue) : null;
+        return proposal =>
+        {
+            var budget = stepBudget ?? proposal.StepBudget ?? DefaultStepBudget;
+            return options with { MaxTotalSteps = budget, ShrinkStepBudget = budget / 4, Fallback = fallback, FallbackShare = PctShare };
+        };
+    }
+
+    /// <summary>The budgets of one exploration of a program: --executions, --max-steps, --step-budget, --time-limit.</summary>
     public static ExplorationOptions Exploration(Options o, long defaultExecutions) => new()
     {
         MaxExecutions = o.Number("executions", defaultExecutions, 1),

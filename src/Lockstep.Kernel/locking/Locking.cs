@@ -125,7 +125,7 @@ public static partial class Api
         if (Config.PREEMPT_RT)
         {
             lockdep.Acquire(t, lk.Class, lk, read, false, site);
-            rtlock_might_resched("kernel/locking/spinlock_rt.c", rtLine, rtFunction);
+            rtlock_might_resched("kernel/locking/spinlock_rt.c", rtLine, rtFunction, lk.Class);
             await (read == 0 ? lk.LockExclusive() : lk.LockShared());
             RtLockHeld(t);
         }
@@ -166,10 +166,10 @@ public static partial class Api
     }
 
     /// <summary>rtlock_might_resched: __might_resched with the RCU nesting of the RT locks already held as allowance.</summary>
-    private static void rtlock_might_resched(string file, int line, string function)
+    private static void rtlock_might_resched(string file, int line, string function, LockClass taking)
     {
         var depth = Config.PreemptRcu ? current.rcu_read_lock_nesting : 0;
-        __might_resched(file, line, depth << MIGHT_RESCHED_RCU_SHIFT, function);
+        __might_resched(file, line, depth << MIGHT_RESCHED_RCU_SHIFT, taking, [function]);
     }
 
     public static async SimTask<bool> mutex_trylock(KernelLock lk, [CallerMemberName] string site = "")
@@ -204,7 +204,7 @@ public static partial class Api
     /// <summary>A sleeping lock on every kernel: might_sleep at the function's site, lockdep, then block until it is free.</summary>
     private static async SimTask SleepingLock(KernelLock lk, string file, int line, string function, int read, string site)
     {
-        __might_resched(file, line, 0, "__might_sleep", function);
+        __might_resched(file, line, 0, lk.Class, ["__might_sleep", function]);
         var t = current;
         lockdep.Acquire(t, lk.Class, lk, read, false, site);
         if (Sim.Tracing) LockOp(t, function, lk, read == 0 ? LockMode.Write : LockMode.Read, LockOutcome.Acquired);

@@ -57,7 +57,7 @@ public static partial class Api
             using var fn = KernelFunction.Enter("__local_bh_disable_ip");
             t.migration_disabled++;   // local_lock(&softirq_ctrl.lock): migrate_disable(); spin_lock(this_cpu_ptr(...))
             lockdep.Acquire(t, t.Kernel.softirq_ctrl_lock.Class, t.Kernel.softirq_ctrl_lock, 0, false, "__local_bh_disable_ip");
-            rtlock_might_resched("kernel/locking/spinlock_rt.c", 48, "rt_spin_lock");
+            rtlock_might_resched("kernel/locking/spinlock_rt.c", 48, "rt_spin_lock", t.Kernel.softirq_ctrl_lock.Class);
             RtLockHeld(t);
             RcuReadLock(t);
         }
@@ -128,6 +128,13 @@ public static partial class Api
     /// non_block_count == 0; else the splat of §4.2 (property S2).
     /// </summary>
     public static void __might_resched(string file, int line, int offsets, params string[] innermost)
+        => __might_resched(file, line, offsets, null, innermost);
+
+    /// <summary>
+    /// __might_resched on the way into a sleeping lock: the report names the lock's class, so that two locks taken in one
+    /// function are two findings (the kernel's splat prints the held locks, not the one being taken).
+    /// </summary>
+    internal static void __might_resched(string file, int line, int offsets, LockClass? taking, string[] innermost)
     {
         var t = current;
         if (!Config.DEBUG_ATOMIC_SLEEP) return;
@@ -148,7 +155,7 @@ public static partial class Api
         Kernel.State.TaintWarn = true;
         var culprit = innermost.Length > 0 ? innermost[^1] : "might_sleep";
         Sim.Report(new KernelReport("might-sleep", $"BUG: sleeping function called from invalid context at {file}:{line}",
-            sb.ToString(), t.ToString(), $"{culprit} in {Caller(t)}", Config));
+            sb.ToString(), t.ToString(), taking != null ? $"{culprit}({taking.Name}) in {Caller(t)}" : $"{culprit} in {Caller(t)}", Config));
     }
 
     /// <summary>schedule_debug: a voluntary sleep in atomic or non-blocking context (§4.3).</summary>

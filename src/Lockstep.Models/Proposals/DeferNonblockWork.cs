@@ -16,9 +16,14 @@ public sealed class DeferNonblockWork : KvmMain
         "shaikh kamaluddin, Mar 4 2026 (KERNEL-FACTS §5 #4)")
     { Kvm = m => new DeferNonblockWork(m, -0) };
 
+    /// <summary>
+    /// Every reaper attempt fails, so an execution is ~570 steps (ten attempts, each with its compensating end and the
+    /// deferred work) and the schedules are far too many to explore: its runs are bounded at 2,000,000 steps (DPOR
+    /// 1,600,000, then PCT), where all its findings show up within the first few thousand executions.
+    /// </summary>
     public static readonly Proposal ReturnEagain = new("defer-nonblock-work-eagain", "!blockable: queue the work, start returns -EAGAIN",
         "shaikh kamaluddin, Mar 4 2026 (KERNEL-FACTS §5 #4)")
-    { Kvm = m => new DeferNonblockWork(m, -Mm.EAGAIN) };
+    { Kvm = m => new DeferNonblockWork(m, -Mm.EAGAIN), StepBudget = 2_000_000 };
 
     private readonly int _startReturns;
 

@@ -20,6 +20,13 @@ public sealed record Proposal(string Id, string Title, string Source)
     /// <summary>arch/x86/kvm/mmu as patched (null: as it is).</summary>
     public Func<KvmMain, Mmu>? Mmu { get; init; }
 
+    /// <summary>
+    /// The step budget of each of its scenario runs when the command line sets none (null: the default,
+    /// <c>--step-budget</c>'s). For a design whose executions are too long and too many to explore completely, a smaller
+    /// budget that its runs, marked bounded, spend honestly.
+    /// </summary>
+    public long? StepBudget { get; init; }
+
     /// <summary>The patched code for one execution.</summary>
     public (Mm mm_code, KvmMain kvm_code) Build(Kernel.Kernel kernel)
     {

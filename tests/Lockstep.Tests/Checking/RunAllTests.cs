@@ -34,7 +34,7 @@ public class RunAllTests
         };
         try
         {
-            var runs = Suite.RunAll(registry, jobs, () => new DporStrategy(), new ExplorationOptions(), parallelism: 2, stallLimit: TimeSpan.FromSeconds(1));
+            var runs = Suite.RunAll(registry, jobs, () => new DporStrategy(), _ => new ExplorationOptions(), parallelism: 2, stallLimit: TimeSpan.FromSeconds(1));
             Assert.Contains("without reaching a scheduling point", runs[0].ModelError);
             Assert.Null(runs[1].ModelError);
             Assert.True(runs[1].Exploration.Exhaustive);

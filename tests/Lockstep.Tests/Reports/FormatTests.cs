@@ -49,7 +49,7 @@ public class FormatTests
     }
 
     [Fact]
-    public void SarifHasTheSchemaShapeAndOneResultPerViolatedCell()
+    public void SarifHasTheSchemaShapeAndOneResultPerFinding()
     {
         var (results, traces) = SyntheticRun.Check(KernelConfig.Default);
         var sarif = Sarif.Render(results, Sarif.FromTraces(traces), "0.0.0-test");
@@ -65,7 +65,7 @@ public class FormatTests
         var ruleIds = driver.GetProperty("rules").EnumerateArray().Select(r => r.GetProperty("id").GetString()).ToList();
         Assert.Equal(Lockstep.Models.Properties.Ids, ruleIds.Select(r => r!).ToList());
         var res = run.GetProperty("results").EnumerateArray().ToList();
-        Assert.Equal(results.Violated.Count(), res.Count);
+        Assert.Equal(results.Cells.Sum(c => c.Findings.Count), res.Count);
         Assert.NotEmpty(res);
         foreach (var r in res)
         {
@@ -91,8 +91,9 @@ public class FormatTests
     [Fact]
     public void SarifFilesAReportWithoutAFunctionUnderItsPropertysFile()
     {
-        var cell = new Cell("p", "default", "L4", "violated", 1, true, "p/default/s/s1.AA", "s", "report", "WARNING: left open");
-        var sarif = Sarif.Render(new CheckResults(new[] { cell }, new[] { "L4" }, TimeSpan.Zero), _ => (null, null), "0");
+        var finding = new CellFinding("s", "left-open:count in swapper", "WARNING: left open", "report", "p/default/s/s1.AA", 1, "dpor", null);
+        var cell = new Cell("p", "default", "L4", "violated", 1, true, [finding], [], []);
+        var sarif = Sarif.Render(new CheckResults(new[] { cell }, new[] { "L4" }, null, TimeSpan.Zero), (_, _) => (null, null), "0");
         using var doc = JsonDocument.Parse(sarif);
         var location = doc.RootElement.GetProperty("runs")[0].GetProperty("results")[0].GetProperty("locations")[0];
         Assert.Equal("virt/kvm/kvm_main.c", location.GetProperty("physicalLocation").GetProperty("artifactLocation").GetProperty("uri").GetString());

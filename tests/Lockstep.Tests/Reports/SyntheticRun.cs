@@ -76,25 +76,19 @@ internal static class SyntheticRun
         return TraceCapture.Build(Token(config, v), Proposal, config.Name, Scenario, header, replay, x => Suite.Classify(Registry, x, Description));
     }
 
-    /// <summary>A check run over the synthetic model: a cell per property, the first finding of each violated one.</summary>
+    /// <summary>A check run over the synthetic model: a cell per property with every distinct finding of the exploration (no baseline).</summary>
     public static (CheckResults Results, Dictionary<string, ExplainedTrace> Traces) Check(KernelConfig config)
     {
         var (_, result) = Explore(config);
-        var cells = new List<Cell>();
-        var traces = new Dictionary<string, ExplainedTrace>();
-        foreach (var p in Properties.Ids)
+        var found = result.Violations.SelectMany(v => Suite.Classify(Registry, v, Description).Select(c => (v, c.Property, c.Report))).ToList();
+        var cells = Properties.Ids.Select(p =>
         {
-            var hit = result.Violations.SelectMany(v => Suite.Classify(Registry, v, Description).Select(c => (v, c.Property, c.Report)))
-                .FirstOrDefault(x => x.Property == p);
-            if (hit.v == null)
-            {
-                cells.Add(new Cell(Proposal, config.Name, p, "holds", result.Executions, result.Exhaustive, null, null, null, null));
-                continue;
-            }
-            var token = Token(config, hit.v);
-            cells.Add(new Cell(Proposal, config.Name, p, "violated", result.Executions, result.Exhaustive, token, Scenario, hit.Report.Render(), hit.Report.Message));
-            if (!traces.ContainsKey(token)) traces[token] = Explain(config, hit.v);
-        }
-        return (new CheckResults(cells, Properties.Ids, TimeSpan.FromSeconds(1.5)), traces);
+            var findings = found.Where(x => x.Property == p)
+                .Select(x => new CellFinding(Scenario, x.Report.Key, x.Report.Message, x.Report.Render(), Token(config, x.v), x.v.Hits, x.v.FoundBy!, null))
+                .ToList();
+            return new Cell(Proposal, config.Name, p, findings.Count > 0 ? "violated" : "holds", result.Executions, result.Exhaustive, findings, [], []);
+        }).ToList();
+        var traces = found.Select(x => x.v).Distinct().ToDictionary(v => Token(config, v), v => Explain(config, v));
+        return (new CheckResults(cells, Properties.Ids, null, TimeSpan.FromSeconds(1.5)), traces);
     }
 }

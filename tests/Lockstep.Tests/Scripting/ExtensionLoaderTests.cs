@@ -90,8 +90,10 @@ public class ExtensionLoaderTests
             new DporStrategy(), new ExplorationOptions { MaxExecutions = 10_000 });
         var (user, builtIn) = (Run("user-raw"), Run("raw-mn-invalidate-lock"));
         Assert.Equal(builtIn.Exploration.Executions, user.Exploration.Executions);
-        Assert.Equal(builtIn.Findings.Select(f => f.Property), user.Findings.Select(f => f.Property));
-        Assert.Contains("rt_spin_lock\n gfn_to_pfn_cache_invalidate_start", ((KernelReport)user.Findings.Single(f => f.Property == "S2").Violation).Text);
+        Assert.Equal(builtIn.Findings.Select(f => (f.Property, f.Signature)), user.Findings.Select(f => (f.Property, f.Signature)));
+        var first = user.Findings.First(f => f.Property == "S2");
+        Assert.Equal("might-sleep:rt_spin_lock(&kvm->gpc_lock) in gfn_to_pfn_cache_invalidate_start", first.Signature);
+        Assert.Contains("rt_spin_lock\n gfn_to_pfn_cache_invalidate_start", ((KernelReport)first.Violation).Text);
     }
 
     [Fact]
