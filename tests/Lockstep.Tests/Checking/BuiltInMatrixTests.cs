@@ -8,21 +8,42 @@ using Lockstep.Tests.Reporting;
 
 namespace Lockstep.Tests.Checking;
 
+/// <summary>The built-in suite explored by DPOR under `lockstep check`'s defaults, once for the tests that read it.</summary>
+public sealed class BuiltInRuns
+{
+    public BuiltInRuns()
+    {
+        Registry = Registry.WithBuiltIns();
+        Jobs = (from p in Registry.Proposals from c in Suite.Configs from s in Registry.Scenarios select (p, c, s)).ToList();
+        var none = new HashSet<string>();
+        Exploration = StrategyOptions.Exploration(Options.Parse(Array.Empty<string>(), none, none), CheckCommand.DefaultExecutions);
+        Dpor = Suite.RunAll(Registry, Jobs, () => new DporStrategy(), Exploration, Environment.ProcessorCount, TimeSpan.FromMinutes(5));
+    }
+
+    public Registry Registry { get; }
+
+    public IReadOnlyList<(Lockstep.Models.Proposals.Proposal Proposal, KernelConfig Config, Lockstep.Models.Scenarios.Scenario Scenario)> Jobs { get; }
+
+    public ExplorationOptions Exploration { get; }
+
+    /// <summary>One run per job, in job order.</summary>
+    public IReadOnlyList<ScenarioRun> Dpor { get; }
+}
+
+[CollectionDefinition("built-in runs")]
+public sealed class BuiltInRunsCollection : ICollectionFixture<BuiltInRuns>;
+
 /// <summary>
 /// The built-in suite under `lockstep check`'s defaults gives the golden verdict matrix (every cell, and which rows are
 /// exhaustive), and the README's "Verdicts" block is that matrix.
 /// </summary>
-public class BuiltInMatrixTests
+[Collection("built-in runs")]
+public class BuiltInMatrixTests(BuiltInRuns builtIn)
 {
     [Fact]
     public void TheBuiltInSuiteGivesTheGoldenMatrixWhichTheReadmeShows()
     {
-        var registry = Registry.WithBuiltIns();
-        var jobs = (from p in registry.Proposals from c in Suite.Configs from s in registry.Scenarios select (p, c, s)).ToList();
-        var none = new HashSet<string>();
-        var exploration = StrategyOptions.Exploration(Options.Parse(Array.Empty<string>(), none, none), CheckCommand.DefaultExecutions);
-        var runs = Suite.RunAll(registry, jobs, () => new DporStrategy(), exploration, Environment.ProcessorCount, TimeSpan.FromMinutes(5));
-        var (results, modelErrors) = CheckCommand.Tally(runs, Properties.Ids, TimeSpan.Zero);
+        var (results, modelErrors) = CheckCommand.Tally(builtIn.Dpor, Properties.Ids, TimeSpan.Zero);
         Assert.Empty(modelErrors);
         var table = Matrix.Table(results);
         Golden.Check("builtin-matrix.txt", table);
@@ -30,4 +51,37 @@ public class BuiltInMatrixTests
     }
 
     private static string Readme([CallerFilePath] string here = "") => Path.Combine(Path.GetDirectoryName(here)!, "..", "..", "..", "README.md");
+}
+
+/// <summary>
+/// DPOR against random and PCT on every built-in proposal × config × scenario (issue 11): with a fixed seed and a
+/// modest number of executions each, every distinct finding (kind and detail) a random or PCT run makes is one that
+/// DPOR made too, wherever DPOR explored the cell completely (a bounded cell proves nothing; they are counted).
+/// </summary>
+[Collection("built-in runs")]
+public class BuiltInDifferentialTests(BuiltInRuns builtIn)
+{
+    [Theory]
+    [InlineData("random")]
+    [InlineData("pct")]
+    public void DporFindsEverythingRandomAndPctFind(string strategy)
+    {
+        const long executions = 300;
+        var options = new ExplorationOptions { MaxExecutions = executions, Shrink = false, MaxSteps = builtIn.Exploration.MaxSteps };
+        var other = Suite.RunAll(builtIn.Registry, builtIn.Jobs,
+            () => strategy == "random" ? new RandomStrategy(11, executions) : new PctStrategy(11, 3, executions), options, Environment.ProcessorCount, TimeSpan.FromMinutes(5));
+        var compared = 0;
+        var missed = new List<string>();
+        for (var i = 0; i < builtIn.Jobs.Count; i++)
+        {
+            var dpor = builtIn.Dpor[i];
+            if (!dpor.Exploration.Exhaustive) continue;
+            compared++;
+            var byDpor = dpor.Exploration.Violations.Select(v => v.Key).ToHashSet();
+            foreach (var v in other[i].Exploration.Violations.Where(v => !byDpor.Contains(v.Key)))
+                missed.Add($"{dpor.Proposal.Id} {dpor.Config.Name} {dpor.Scenario.Id}: {v.Key} ({v.Message})");
+        }
+        Assert.Empty(missed);
+        Assert.True(compared >= 100, $"only {compared} of {builtIn.Jobs.Count} cells were exhaustive");
+    }
 }
