@@ -35,7 +35,7 @@ sealed class MmOomNotify : Mm
         using var fn = KernelFunction.Enter();
         if (!await mm.mm_has_notifiers()) return;
         var id = await srcu_read_lock(srcu);
-        await foreach (var subscription in (await mm.subscriptions()).list)
+        await foreach (var subscription in mm.subscriptions().list)
             if (subscription.ops is mmu_notifier_oom_notify_op op)
                 await Call(subscription, s => op.oom_notify(s, mm));
         await srcu_read_unlock(srcu, id);

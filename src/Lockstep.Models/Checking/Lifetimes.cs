@@ -55,12 +55,20 @@ public sealed class Lifetimes
         await _subscriptions.Update(d => d.SetItem(subscription, record));
     }
 
-    private async SimTask<Subscription?> Of(mmu_notifier subscription) => (await _subscriptions.Read()).GetValueOrDefault(subscription);
+    /// <summary>
+    /// The record of <paramref name="subscription"/>, read without a scheduling point: it was added before the node was
+    /// linked (hlist_add_head_rcu), and whoever calls into a subscription found it on the list or registered it, so the
+    /// record is there for it in every order; other subscriptions' records do not change the answer.
+    /// </summary>
+    private Subscription? Of(mmu_notifier subscription) => _subscriptions.Peek.GetValueOrDefault(subscription);
+
+    /// <summary>The same for an interval notifier: its record is added before its node enters the itree.</summary>
+    private Interval? Of(mmu_interval_notifier interval_sub) => _intervals.Peek.GetValueOrDefault(interval_sub);
 
     /// <summary>The core is about to call one of the subscription's callbacks: it must exist and be registered.</summary>
     public async SimTask callback_entry(mmu_notifier subscription)
     {
-        if (await Of(subscription) is not { } s) return;
+        if (Of(subscription) is not { } s) return;
         await s.running.Commute(static n => n + 1);
         var state = await s.state.Read();
         if (state == Freed) ReportUseAfterFree(subscription, "callback on a freed subscription", "callback");
@@ -72,7 +80,7 @@ public sealed class Lifetimes
     /// <summary>The callback returned; the SRCU walk goes on from this node, so a node freed meanwhile is a use-after-free too.</summary>
     public async SimTask callback_exit(mmu_notifier subscription)
     {
-        if (await Of(subscription) is not { } s) return;
+        if (Of(subscription) is not { } s) return;
         await s.running.Commute(static n => n - 1);
         if (await s.state.Read() == Freed)
             ReportUseAfterFree(subscription, $"the subscription was freed while its {subscription.ops.GetType().Name} callback ran", "walk");
@@ -81,7 +89,7 @@ public sealed class Lifetimes
     /// <summary>mmu_notifier_unregister returns: from here on no callback may run, and none may still be running.</summary>
     public async SimTask unregister_returns(mmu_notifier subscription)
     {
-        if (await Of(subscription) is not { } s) return;
+        if (Of(subscription) is not { } s) return;
         await s.state.Update(static state => state == Live ? Unregistered : state);
         if (await s.running.Read() != 0)
             Sim.Report(KernelLog.Warning("unregister-while-callback-runs",
@@ -91,7 +99,7 @@ public sealed class Lifetimes
     /// <summary>The memory of the subscription is freed (free_notifier, or the kfree of the structure embedding it).</summary>
     public async SimTask freed(mmu_notifier subscription)
     {
-        if (await Of(subscription) is { } s) await s.state.Write(Freed);
+        if (Of(subscription) is { } s) await s.state.Write(Freed);
     }
 
     private static void ReportUseAfterFree(mmu_notifier subscription, string what, string detail)
@@ -110,7 +118,7 @@ public sealed class Lifetimes
     /// <summary>Calls an interval notifier's invalidate, checking it was not removed.</summary>
     public async SimTask<bool> interval_callback(interval_tree_node node, Func<SimTask<bool>> callback)
     {
-        if ((await _intervals.Read()).GetValueOrDefault(node.sub) is not { } i) return await callback();
+        if (Of(node.sub) is not { } i) return await callback();
         await i.running.Commute(static n => n + 1);
         if (await i.removed.Read())
             Sim.Report(KernelLog.Warning("invalidate-after-remove",
@@ -123,7 +131,7 @@ public sealed class Lifetimes
     /// <summary>mmu_interval_notifier_remove returns: its invalidate is neither running nor called again.</summary>
     public async SimTask interval_removed(mmu_interval_notifier interval_sub)
     {
-        if ((await _intervals.Read()).GetValueOrDefault(interval_sub) is not { } i) return;
+        if (Of(interval_sub) is not { } i) return;
         await i.removed.Write(true);
         if (await i.running.Read() != 0)
             Sim.Report(KernelLog.Warning("remove-while-invalidate-runs",

@@ -29,7 +29,7 @@ public class MmWithOomEnter : Mm
     {
         using var fn = KernelFunction.Enter();
         var id = await srcu_read_lock(srcu);
-        await foreach (var subscription in (await mm.subscriptions()).list)
+        await foreach (var subscription in mm.subscriptions().list)
             if (subscription.ops is mmu_notifier_oom_enter_op op)   // if (subscription->ops->oom_enter)
                 await Call(subscription, s => op.oom_enter(s, mm));
         await srcu_read_unlock(srcu, id);

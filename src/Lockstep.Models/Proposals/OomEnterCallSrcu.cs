@@ -57,7 +57,7 @@ public sealed class OomEnterCallSrcu : KvmMain, mmu_notifier_after_oom_unregiste
         {
             using var fn = KernelFunction.Enter();
             if (!await mm.mm_has_notifiers()) return;
-            var subscriptions = await mm.subscriptions();
+            var subscriptions = mm.subscriptions();
             var id = await srcu_read_lock(srcu);
             await spin_lock(subscriptions.@lock);
             await foreach (var subscription in subscriptions.list)

@@ -170,9 +170,13 @@ public sealed class mm_struct
     /// <summary>mm_has_notifiers: READ_ONCE(mm->notifier_subscriptions) != NULL.</summary>
     public async SimTask<bool> mm_has_notifiers() => await notifier_subscriptions.Read() != null;
 
-    /// <summary>mm->notifier_subscriptions where the caller knows it is set (after mm_has_notifiers, or holding a registration).</summary>
-    public async SimTask<mmu_notifier_subscriptions> subscriptions()
-        => await notifier_subscriptions.Read() ?? throw new InvalidOperationException("mm->notifier_subscriptions is NULL");
+    /// <summary>
+    /// mm->notifier_subscriptions where the caller knows it is set: it read it non-NULL (mm_has_notifiers) or holds a
+    /// registration. The pointer is written once and never changes, so the caller's earlier read already orders it
+    /// after the write, and this one needs no scheduling point.
+    /// </summary>
+    public mmu_notifier_subscriptions subscriptions()
+        => notifier_subscriptions.Peek ?? throw new InvalidOperationException("mm->notifier_subscriptions is NULL where the caller said it was set");
 
     /// <summary>pte_lockptr: the PTL that covers <paramref name="address"/> (one per mm in the model).</summary>
     public KernelLock pte_lockptr(ulong address) => page_table_lock;

@@ -144,7 +144,7 @@ public partial class Mm
         if (ret != 0) return ret;   // out_clean: kfree(subscriptions)
         // 4. smp_store_release(&mm->notifier_subscriptions, subscriptions)
         if (subscriptions != null) await mm.notifier_subscriptions.Write(subscriptions);
-        var subs = await mm.subscriptions();
+        var subs = mm.subscriptions();
         // 5.
         if (subscription != null)
         {
@@ -175,7 +175,7 @@ public partial class Mm
             if (subscription.ops.Has(mmu_notifier_ops.Op.release))
                 await Call(subscription, s => s.ops.release(s, mm));
             await srcu_read_unlock(srcu, id);
-            var subscriptions = await mm.subscriptions();
+            var subscriptions = mm.subscriptions();
             await spin_lock(subscriptions.@lock);
             // Can not use list_del_rcu() since __mmu_notifier_release can delete it before we hold the lock.
             await subscriptions.list.hlist_del_init_rcu(subscription);
@@ -225,7 +225,7 @@ public partial class Mm
     protected virtual async SimTask<mmu_notifier?> find_get_mmu_notifier(mm_struct mm, mmu_notifier_ops ops)
     {
         using var fn = KernelFunction.Enter();
-        var subscriptions = await mm.subscriptions();
+        var subscriptions = mm.subscriptions();
         await spin_lock(subscriptions.@lock);
         await foreach (var subscription in subscriptions.list)
         {
@@ -258,7 +258,7 @@ public partial class Mm
     {
         using var fn = KernelFunction.Enter();
         var mm = (await subscription.mm.Read())!;
-        var subscriptions = await mm.subscriptions();
+        var subscriptions = mm.subscriptions();
         await spin_lock(subscriptions.@lock);
         if (await subscription.users.Read() == 0)
         {
@@ -293,7 +293,7 @@ public partial class Mm
     public virtual async SimTask __mmu_notifier_release(mm_struct mm)
     {
         using var fn = KernelFunction.Enter();
-        var subscriptions = await mm.subscriptions();
+        var subscriptions = mm.subscriptions();
         if (await subscriptions.has_itree.Read()) await mn_itree_release(subscriptions, mm);
         // Kernel: if (!hlist_empty(&subscriptions->list)). The model walks an empty list too (one more grace period,
         // nothing else), which keeps exit_mmap's scheduling points those of a KVM mm.
@@ -455,7 +455,7 @@ public partial class Mm
         {
             var ret = await mmu_notifier_register(null, mm);
             if (ret != 0) return ret;
-            subscriptions = await mm.subscriptions();
+            subscriptions = mm.subscriptions();
         }
         return await __mmu_interval_notifier_insert(interval_sub, mm, subscriptions, start, length, ops);
     }
@@ -471,7 +471,7 @@ public partial class Mm
         {
             var ret = await __mmu_notifier_register(null, mm);
             if (ret != 0) return ret;
-            subscriptions = await mm.subscriptions();
+            subscriptions = mm.subscriptions();
         }
         return await __mmu_interval_notifier_insert(interval_sub, mm, subscriptions, start, length, ops);
     }
@@ -528,7 +528,7 @@ public partial class Mm
     {
         using var fn = KernelFunction.Enter();
         var mm = (await interval_sub.mm.Read())!;
-        var subscriptions = await mm.subscriptions();
+        var subscriptions = mm.subscriptions();
         ulong seq = 0;
         might_sleep();
         await spin_lock(subscriptions.@lock);
@@ -567,7 +567,7 @@ public partial class Mm
     public virtual async SimTask<ulong> mmu_interval_read_begin(mmu_interval_notifier interval_sub)
     {
         using var fn = KernelFunction.Enter();
-        var subscriptions = await (await interval_sub.mm.Read())!.subscriptions();
+        var subscriptions = (await interval_sub.mm.Read())!.subscriptions();
         await spin_lock(subscriptions.@lock);
         var seq = await interval_sub.invalidate_seq.Read();   // pairs with the WRITE_ONCE in mmu_interval_set_seq
         var is_invalidating = seq == await subscriptions.invalidate_seq.Read();
@@ -629,7 +629,7 @@ public partial class Mm
     public virtual async SimTask<int> __mmu_notifier_invalidate_range_start(mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
-        var subscriptions = await range.mm.subscriptions();
+        var subscriptions = range.mm.subscriptions();
         if (await subscriptions.has_itree.Read())
         {
             var ret = await mn_itree_invalidate(subscriptions, range);
@@ -691,7 +691,7 @@ public partial class Mm
     public virtual async SimTask __mmu_notifier_invalidate_range_end(mmu_notifier_range range)
     {
         using var fn = KernelFunction.Enter();
-        var subscriptions = await range.mm.subscriptions();
+        var subscriptions = range.mm.subscriptions();
         lock_map_acquire(__mmu_notifier_invalidate_range_start_map);
         if (await subscriptions.has_itree.Read()) await mn_itree_inv_end(subscriptions);
         // Kernel: if (!hlist_empty(&subscriptions->list)); walking an empty list calls nobody.
@@ -728,7 +728,7 @@ public partial class Mm
         using var fn = KernelFunction.Enter();
         var young = 0;
         var id = await srcu_read_lock(srcu);
-        await foreach (var subscription in (await mm.subscriptions()).list)
+        await foreach (var subscription in mm.subscriptions().list)
             if (subscription.ops.Has(mmu_notifier_ops.Op.clear_flush_young))
                 young |= await Call(subscription, s => s.ops.clear_flush_young(s, mm, start, end));
         await srcu_read_unlock(srcu, id);
@@ -747,7 +747,7 @@ public partial class Mm
         using var fn = KernelFunction.Enter();
         var young = 0;
         var id = await srcu_read_lock(srcu);
-        await foreach (var subscription in (await mm.subscriptions()).list)
+        await foreach (var subscription in mm.subscriptions().list)
             if (subscription.ops.Has(mmu_notifier_ops.Op.clear_young))
                 young |= await Call(subscription, s => s.ops.clear_young(s, mm, start, end));
         await srcu_read_unlock(srcu, id);
@@ -766,7 +766,7 @@ public partial class Mm
         using var fn = KernelFunction.Enter();
         var young = 0;
         var id = await srcu_read_lock(srcu);
-        await foreach (var subscription in (await mm.subscriptions()).list)
+        await foreach (var subscription in mm.subscriptions().list)
         {
             if (!subscription.ops.Has(mmu_notifier_ops.Op.test_young)) continue;
             young = await Call(subscription, s => s.ops.test_young(s, mm, address));
@@ -787,7 +787,7 @@ public partial class Mm
     {
         using var fn = KernelFunction.Enter();
         var id = await srcu_read_lock(srcu);
-        await foreach (var subscription in (await mm.subscriptions()).list)
+        await foreach (var subscription in mm.subscriptions().list)
             if (subscription.ops.Has(mmu_notifier_ops.Op.arch_invalidate_secondary_tlbs))
                 await Call(subscription, s => s.ops.arch_invalidate_secondary_tlbs(s, mm, start, end));
         await srcu_read_unlock(srcu, id);

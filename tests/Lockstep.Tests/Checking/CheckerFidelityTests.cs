@@ -28,7 +28,7 @@ public class CheckerFidelityTests
         public override async SimTask mmu_notifier_unregister(mmu_notifier subscription, mm_struct mm)
         {
             using var fn = KernelFunction.Enter();
-            var subscriptions = await mm.subscriptions();
+            var subscriptions = mm.subscriptions();
             await spin_lock(subscriptions.@lock);
             await subscriptions.list.hlist_del_init(subscription);   // - hlist_del_init_rcu(&subscription->hlist);
             await spin_unlock(subscriptions.@lock);

@@ -76,7 +76,7 @@ public class LifetimeTests
                 var id = await srcu_read_lock(srcu);
                 await Call(subscription, s => s.ops.release(s, mm));
                 await srcu_read_unlock(srcu, id);
-                var subscriptions = await mm.subscriptions();
+                var subscriptions = mm.subscriptions();
                 await spin_lock(subscriptions.@lock);
                 await subscriptions.list.hlist_del_init_rcu(subscription);
                 await spin_unlock(subscriptions.@lock);
@@ -243,7 +243,7 @@ public class LifetimeTests
         public async SimTask mmu_notifier_put_kfree(mmu_notifier subscription)
         {
             using var fn = KernelFunction.Enter("mmu_notifier_put");
-            var subscriptions = await (await subscription.mm.Read())!.subscriptions();
+            var subscriptions = (await subscription.mm.Read())!.subscriptions();
             await spin_lock(subscriptions.@lock);
             var last = await subscription.users.Update(static u => u - 1) == 1;
             if (last) await subscriptions.list.hlist_del_init_rcu(subscription);
