@@ -17,12 +17,12 @@ public static class BuiltInScenarios
             GuestRam.On(Arch.riscv), [OomKiller(), OomReaper(), Vcpu(0, [0])]),
         new Scenario("oom-reap-vs-memslot",
             "the reaper invalidates guest RAM while qemu deletes the memslot (kvm_swap_active_memslots waits for the count)",
-            GuestRam, [OomKiller(), OomReaper(), Qemu(w => w.kvm_code.kvm_delete_memslot(w.kvm, w.slot), "L3")]),
+            GuestRam, [OomKiller(), OomReaper(), Qemu(async w => await w.kvm_code.kvm_vm_ioctl_set_memory_region(w.kvm, new(w.slot.id, 0, 0, 0)), "L3")]),
         new Scenario("oom-reap-vs-exit",
             "the reaper races the victim's own exit: exit_mmap, then the VM fd's last put (kvm_destroy_vm)",
             GuestRam, [OomKiller(), OomReaper(), Qemu(async w =>
             {
-                await w.mm_code.mmput(w.mm);          // do_exit: exit_mm
+                await w.mm_code.exit_mm();             // do_exit: exit_mm
                 await w.kvm_code.kvm_put_kvm(w.kvm);   // then exit_files: the VM fd's last reference
             }, "L5")]),
         new Scenario("oom-reap-vs-gpc-refresh",

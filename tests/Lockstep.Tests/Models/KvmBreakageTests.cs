@@ -26,12 +26,12 @@ public class KvmBreakageTests
     }
 
     [Theory]
-    [InlineData("oom-reap-vs-fault", 34)]
-    [InlineData("oom-reap-vs-memslot", 12)]
+    [InlineData("oom-reap-vs-fault", 42)]
+    [InlineData("oom-reap-vs-memslot", 76)]
     [InlineData("oom-reap-vs-exit", 1_263)]
-    [InlineData("munmap-vs-fault", 22)]
+    [InlineData("munmap-vs-fault", 26)]
     [InlineData("oom-reap-vs-gpc-refresh", 43)]
-    [InlineData("reclaim-aging-vs-fault", 2)]
+    [InlineData("reclaim-aging-vs-fault", 3)]
     public void MainlineNonRtPassesEveryScenarioExhaustively(string scenario, long executions)
     {
         var r = Run(m => new KvmMain(m), scenario);

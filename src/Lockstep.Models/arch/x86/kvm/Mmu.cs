@@ -4,6 +4,7 @@ using Lockstep.Models.mm;
 using Lockstep.Models.virt.kvm;
 using static Lockstep.Kernel.Api;
 using static Lockstep.Kernel.Srcu;
+using static Lockstep.Models.virt.kvm.kvm_mm;
 
 namespace Lockstep.Models.arch.x86;
 
@@ -27,6 +28,20 @@ public class Mmu
         var flush = false;
         for (var gfn = start; gfn < end; gfn++) flush |= k.sptes.Remove(gfn);
         return flush;
+    }
+
+    /// <summary>
+    /// kvm_arch_flush_shadow_memslot → kvm_mmu_zap_memslot_leafs: zap the slot's SPTEs under mmu_lock (write) and flush
+    /// the TLBs if any was zapped. (KVM_X86_DEFAULT_VM with the default KVM_X86_QUIRK_SLOT_ZAP_ALL zaps every root
+    /// instead, kvm_mmu_zap_all_fast; that also flushes and hides a missing flush, so the model takes the leaf zap.)
+    /// </summary>
+    public virtual async SimTask kvm_arch_flush_shadow_memslot(kvm k, kvm_memory_slot slot)
+    {
+        using var fn = KernelFunction.Enter();
+        await KVM_MMU_LOCK(k.mmu_lock);
+        if (kvm_unmap_gfn_range(k, slot.base_gfn, slot.base_gfn + slot.npages))
+            await kvm_code.kvm_flush_remote_tlbs(k);   // kvm_flush_remote_tlbs_memslot
+        await KVM_MMU_UNLOCK(k.mmu_lock);
     }
 
     public virtual bool kvm_age_gfn(kvm k, kvm_memory_slot slot, long start, long end)
@@ -71,6 +86,13 @@ public class Mmu
                 await srcu_read_unlock(k.srcu, idx);
                 return false;   // no memslot: emulated MMIO
             }
+            if ((slot.flags & kvm_memory_slot.KVM_MEMSLOT_INVALID) != 0)
+            {
+                // kvm_mmu_faultin_pfn: the slot is being deleted or moved; RET_PF_RETRY until it is gone or moved
+                await srcu_read_unlock(k.srcu, idx);
+                await Sim.Yield();
+                continue;
+            }
             var page = await hva_to_pfn(k, slot.gfn_to_hva_memslot(gfn));
             if (page == null)
             {
@@ -90,17 +112,20 @@ public class Mmu
     }
 
     /// <summary>
-    /// The vCPU in guest mode: the hardware walks the SPTE of gfn (no lock) and touches the page. Touching a freed page
-    /// is the use-after-free S1 protects against.
+    /// The vCPU in guest mode accesses gfn: the TLB's translation if it has one, else the hardware walks the SPTE (no
+    /// lock) and caches it — one step, since a flush IPI waits for the access in progress. Touching a freed page is the
+    /// use-after-free S1 protects against.
     /// </summary>
-    public virtual async SimTask vcpu_enter_guest(kvm k, long gfn)
+    public virtual async SimTask vcpu_enter_guest(kvm_vcpu vcpu, long gfn)
     {
         using var fn = KernelFunction.Enter();
-        if (!k.sptes.TryGetValue(gfn, out var p)) return;
+        var k = vcpu.kvm;
+        var cached = await vcpu.tlb.Update(t => t.ContainsKey(gfn) || !k.sptes.TryGetValue(gfn, out var spte) ? t : t.SetItem(gfn, spte));
+        if (!cached.TryGetValue(gfn, out var p) && !k.sptes.TryGetValue(gfn, out p)) return;   // EPT violation: a fault, not an access
         await p.refcount.Read();   // the access: ordered against put_page's last reference drop, which frees the page
-        if (p.freed && k.sptes.GetValueOrDefault(gfn) == p)
+        if (p.freed && vcpu.tlb.Peek.GetValueOrDefault(gfn) == p)
             Sim.Report(KernelLog.Warning("guest-touched-freed-page",
-                $"BUG: guest access through a stale SPTE: gfn 0x{gfn:x} -> {p}, which the host has freed", $"{gfn}"));
+                $"BUG: guest access through a stale translation: gfn 0x{gfn:x} -> {p}, which the host has freed", $"{gfn}"));
     }
 
     /// <summary>Installs the SPTE (tdp_mmu_map_handle_target_level), checking I2 of §3.7: never inside an open invalidation.</summary>
