@@ -32,7 +32,7 @@ public sealed class Kernel
     {
         var task = new TaskStruct(this, "swapper/0", 0) { Thread = Sim.CurrentThread };
         Sim.CurrentThread.Tag = task;
-        Sim.Execution.Context = new ExecutionState();
+        Sim.Execution.Context = new ExecutionState { Tasks = { task } };
         return init();
     };
 
@@ -40,6 +40,7 @@ public sealed class Kernel
     public TaskStruct kthread_run(Func<SimTask> fn, string comm, int pid, bool daemon = false)
     {
         var task = new TaskStruct(this, comm, pid);
+        State.Tasks.Add(task);
         async SimTask Body()
         {
             try
@@ -84,10 +85,17 @@ public sealed class Kernel
         for (var i = 0; i < state.SrcuWithCallbacks.Count; i++) await Srcu.srcu_barrier(state.SrcuWithCallbacks[i]);
     }
 
-    /// <summary>Per-execution kernel state: taint, the deferred-work queues.</summary>
+    /// <summary>Per-execution kernel state: taint, the tasks, the deferred-work queues.</summary>
     internal sealed class ExecutionState
     {
         public bool TaintWarn;
+
+        /// <summary>
+        /// Every task created so far, only ever appended to (for_each_process): what an SRCU grace period looks at. A task
+        /// created after a grace period looked can hold no section the grace period must wait for.
+        /// </summary>
+        public readonly List<TaskStruct> Tasks = new();
+
         public readonly List<workqueue_struct> Workqueues = new();
         public readonly List<srcu_struct> SrcuWithCallbacks = new();
     }

@@ -27,4 +27,12 @@ public sealed class StructFields
         _values[field] = shared;
         return shared;
     }
+
+    /// <summary>Initialises the member of this instance to <paramref name="value"/>, before any task can see the instance.</summary>
+    /// <exception cref="InvalidOperationException">The member was used already.</exception>
+    public void Init<T>(Field<T> field, T value)
+    {
+        if (_values.ContainsKey(field)) throw new InvalidOperationException($"{field.Name} is initialised after its first use");
+        _values[field] = new Shared<T>(field.Name, value);
+    }
 }

@@ -52,6 +52,15 @@ public sealed class TaskStruct
     /// <summary>Modelled kernel functions currently running in this task, outermost first.</summary>
     public readonly List<string> stack = new();
 
+    /// <summary>
+    /// This task's SRCU read sections, per domain, like a CPU's srcu_ctrs: only this task opens and closes them; a grace
+    /// period reads them (and creates the entry of a task that never read the domain, which changes nothing).
+    /// </summary>
+    internal readonly Dictionary<srcu_struct, SrcuReader> srcu_readers = new();
+
+    /// <summary>Members the layers above add to struct task_struct (<see cref="Field{T}"/>), e.g. the models' mm.</summary>
+    public readonly StructFields added = new();
+
     public bool in_atomic() => preempt_count != 0;
 
     /// <summary>include/linux/preempt.h preemptible(): no preempt count and IRQs on.</summary>

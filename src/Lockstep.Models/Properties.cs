@@ -28,7 +28,7 @@ public static class Properties
         new("S7", "Lifetime: no callback after free; mmgrab/mmdrop balanced",
             ["bug-on", "callback-after-free", "callback-after-unregister", "insert-without-mmget", "invalidate-after-remove", "hlist-walk-cut-short", "kvm-use-after-free", "list-corruption",
              "mm-count-extra-drop", "mm-count-leak", "mmdrop-underflow", "put-without-users", "remove-not-inserted",
-             "remove-while-invalidate-runs", "subscriptions-destroy", "unregister-while-callback-runs"], "mm/mmu_notifier.c"),
+             "remove-while-invalidate-runs", "srcu-cleanup-active", "subscriptions-destroy", "unregister-while-callback-runs"], "mm/mmu_notifier.c"),
         new("L1", "Reaper progress: oom_reap_task finishes", [], "mm/oom_kill.c"),
         new("L2", "Reaping effectiveness: every eligible VMA is unmapped", ["vma-not-reaped"], "mm/oom_kill.c"),
         new("L3", "Memslot update progress: the updater is woken", [], "virt/kvm/kvm_main.c"),

@@ -41,4 +41,12 @@ public sealed class StaleMappings
             if (await gpc.valid.Read() && await gpc.pfn.Read() == p) return $"kvm gfn_to_pfn_cache uhva 0x{gpc.uhva:x} -> {p}";
         return null;
     }
+
+    /// <summary>A vCPU's TLB as a secondary mapping: a translation cached before the page went.</summary>
+    public static async SimTask<string?> kvm_vcpu_maps_page(kvm_vcpu vcpu, page p)
+    {
+        foreach (var (gfn, q) in await vcpu.tlb.Read())
+            if (q == p) return $"vCPU {vcpu.vcpu_id} TLB gfn 0x{gfn:x} -> {p}";
+        return null;
+    }
 }

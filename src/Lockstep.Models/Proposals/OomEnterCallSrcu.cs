@@ -43,6 +43,8 @@ public sealed class OomEnterCallSrcu : KvmMain, mmu_notifier_after_oom_unregiste
         }
         using var fn = KernelFunction.Enter();
         await srcu_barrier(mm.srcu);   // + mmu_notifier_barrier();
+        await kvm_arch_destroy_vm(k);
+        await cleanup_srcu_struct(k.srcu);
         await kvm_arch_free_vm(k);
         await mm.mmdrop(k.mm);         // the registration's mmgrab
         await mm.mmdrop(k.mm);

@@ -3,6 +3,7 @@ using Lockstep.Kernel;
 using Lockstep.Models.mm;
 using Lockstep.Models.virt.kvm;
 using static Lockstep.Kernel.rcuwait;
+using static Lockstep.Kernel.Srcu;
 
 namespace Lockstep.Models.Proposals;
 
@@ -44,6 +45,8 @@ public sealed class OomEnterUnregister : KvmMain, mmu_notifier_oom_enter_op
     {
         using var fn = KernelFunction.Enter();
         await kvm_mmu_notifier_detach(k);   // - mmu_notifier_unregister(...) and the fixup; + the shared helper
+        await kvm_arch_destroy_vm(k);
+        await cleanup_srcu_struct(k.srcu);
         await kvm_arch_free_vm(k);
         await mm.mmdrop(k.mm);
     }

@@ -37,7 +37,7 @@ public sealed class OomEnterZapDead : KvmMain, mmu_notifier_oom_enter_op
         await KVM_MMU_LOCK(k.mmu_lock);
         await k.vm_dead.Write(true);                 // kvm_vm_dead(): no SPTE is installed from here on
         await k.sptes.Write(ImmutableDictionary<long, page>.Empty);   // kvm_arch_flush_shadow_all
-        kvm_flush_remote_tlbs(k);
+        await kvm_flush_remote_tlbs(k);
         await KVM_MMU_UNLOCK(k.mmu_lock);
         await gfn_to_pfn_cache_invalidate_start(k, 0, ulong.MaxValue);
         await srcu_read_unlock(k.srcu, idx);

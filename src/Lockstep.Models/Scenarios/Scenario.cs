@@ -1,11 +1,19 @@
 using Lockstep.Engine;
 using Lockstep.Kernel;
+using Lockstep.Models.mm;
 using Lockstep.Models.Proposals;
 
 namespace Lockstep.Models.Scenarios;
 
 /// <summary>A task of a scenario: comm, pid, what it runs, and the liveness property its hang violates (besides S4).</summary>
-public sealed record TaskSpec(string Comm, int Pid, Func<World, SimTask> Body, string? Liveness = null);
+public sealed record TaskSpec(string Comm, int Pid, Func<World, SimTask> Body, string? Liveness = null)
+{
+    /// <summary>A thread of the VMM process: current->mm is the VMM's mm (else a kernel thread, current->mm NULL).</summary>
+    public bool InVmm { get; init; }
+
+    /// <summary>The task runs vCPU Index of VM Vm (the world creates the vCPUs its tasks run).</summary>
+    public (int Vm, int Index)? Vcpu { get; init; }
+}
 
 /// <summary>
 /// A scenario: a world and the tasks that race in it. Declared with <see cref="WorldSpec.Builder"/> and the task
@@ -17,12 +25,29 @@ public sealed record Scenario(string Id, string Description, WorldSpec World, IR
     public IReadOnlyDictionary<string, string> Liveness { get; } =
         Tasks.Where(t => t.Liveness != null).ToDictionary(t => t.Comm, t => t.Liveness!);
 
+    /// <summary>How many vCPUs each VM of the world needs: one more than the highest index a task runs.</summary>
+    /// <exception cref="ArgumentException">A task runs a vCPU of a VM the world does not have.</exception>
+    public IReadOnlyList<int> Vcpus { get; } = VcpusPerVm(World, Tasks);
+
+    private static IReadOnlyList<int> VcpusPerVm(WorldSpec world, IReadOnlyList<TaskSpec> tasks)
+    {
+        if (tasks.FirstOrDefault(t => t.Vcpu?.Vm >= world.Vms.Count) is { } stray)
+            throw new ArgumentException($"task {stray.Comm} runs a vCPU of VM {stray.Vcpu!.Value.Vm}, but the world has {world.Vms.Count} VM(s)");
+        return Enumerable.Range(0, world.Vms.Count)
+            .Select(vm => tasks.Where(t => t.Vcpu?.Vm == vm).Select(t => t.Vcpu!.Value.Index + 1).DefaultIfEmpty(0).Max()).ToList();
+    }
+
     /// <summary>The whole model: create the world with the proposal's code, run the tasks, join them, then check quiescence.</summary>
     public Func<SimTask> Model(Kernel.Kernel kernel, Proposal proposal) => kernel.Boot(async () =>
     {
         var (mm_code, kvm_code) = proposal.Build(kernel);
-        var world = await World.Create(kernel, mm_code, kvm_code);
-        var tasks = Tasks.Select(t => kernel.kthread_run(() => t.Body(world), t.Comm, t.Pid)).ToList();
+        var world = await World.Create(kernel, mm_code, kvm_code, Vcpus);
+        var tasks = Tasks.Select(t =>
+        {
+            var task = kernel.kthread_run(() => t.Body(world), t.Comm, t.Pid);
+            if (t.InVmm) task.added.Init(Mm.task_mm, world.mm);
+            return task;
+        }).ToList();
         foreach (var t in tasks) await t.Exited!.Value.Join();
         await Quiescence.Check(world);
     });
@@ -37,16 +62,29 @@ public static class Tasks
     /// <summary>The oom_reaper kthread reaps the victim (§2.3–§2.6).</summary>
     public static TaskSpec OomReaper() => new("oom_reaper", 53, w => w.mm_code.oom_reaper(victims: 1), "L1");
 
-    /// <summary>vCPU <paramref name="index"/> of VM <paramref name="vm"/>: faults each gfn in and runs the guest on it (§3.6).</summary>
+    /// <summary>
+    /// vCPU <paramref name="index"/> of VM <paramref name="vm"/>: faults each gfn in and runs the guest on it (§3.6), the
+    /// guest's access going through the vCPU's TLB.
+    /// </summary>
     public static TaskSpec Vcpu(int index, IReadOnlyList<long> gfns, int vm = 0) => new($"CPU {index}/KVM", 4993 + index, async w =>
     {
-        var k = w.vms[vm].kvm;
+        var vcpu = w.vms[vm].vcpus[index];
         foreach (var gfn in gfns)
-            if (await w.kvm_code.mmu.kvm_tdp_page_fault(k, gfn)) await w.kvm_code.mmu.vcpu_enter_guest(k, gfn);
-    }, "L4");
+            if (await w.kvm_code.mmu.kvm_tdp_page_fault(vcpu.kvm, gfn)) await w.kvm_code.mmu.vcpu_enter_guest(vcpu, gfn);
+    }, "L4") { InVmm = true, Vcpu = (vm, index) };
+
+    /// <summary>
+    /// vCPU <paramref name="index"/> of VM <paramref name="vm"/> in guest mode: the guest touches each gfn through the
+    /// vCPU's TLB, or the SPTE on a TLB miss; a gfn with neither is an EPT violation this task does not handle.
+    /// </summary>
+    public static TaskSpec Guest(int index, IReadOnlyList<long> gfns, int vm = 0) => new($"CPU {index}/KVM", 4993 + index, async w =>
+    {
+        var vcpu = w.vms[vm].vcpus[index];
+        foreach (var gfn in gfns) await w.kvm_code.mmu.vcpu_enter_guest(vcpu, gfn);
+    }, "L4") { InVmm = true, Vcpu = (vm, index) };
 
     /// <summary>A task of the VMM process itself (pid 4992): a syscall or ioctl of qemu's.</summary>
-    public static TaskSpec Qemu(Func<World, SimTask> body, string liveness) => new("qemu", 4992, body, liveness);
+    public static TaskSpec Qemu(Func<World, SimTask> body, string liveness) => new("qemu", 4992, body, liveness) { InVmm = true };
 
     /// <summary>A device fault of dmirror <paramref name="index"/> on <paramref name="hva"/> (lib/test_hmm.c).</summary>
     public static TaskSpec DmirrorFault(int index, ulong hva) => new($"dmirror{index}-fault", 5001 + index,

@@ -9,14 +9,20 @@ namespace Lockstep.Models.Scenarios;
 /// <summary>The architecture a scenario's VMs run on: x86 (mmu_lock is an rwlock_t) or riscv (a spinlock_t).</summary>
 public enum Arch { x86, riscv }
 
-/// <summary>A VMA of the VMM: [Start, Start + Pages), every page present (the VMM has touched its guest RAM).</summary>
-public sealed record VmaSpec(ulong Start, ulong Pages, bool Anonymous = true);
+/// <summary>
+/// A VMA of the VMM: [Start, Start + Pages), every page present (the VMM has touched its guest RAM). Shared: a
+/// MAP_SHARED mapping (VM_SHARED), as vm_mmap makes for KVM's private memslots.
+/// </summary>
+public sealed record VmaSpec(ulong Start, ulong Pages, bool Anonymous = true, bool Shared = false);
 
-/// <summary>A memslot: guest frames [BaseGfn, BaseGfn + Npages) backed by host VA Hva.</summary>
-public sealed record MemslotSpec(long BaseGfn, long Npages, ulong Hva);
+/// <summary>A memslot: guest frames [BaseGfn, BaseGfn + Npages) backed by host VA Hva; Id is set for KVM's private memslots.</summary>
+public sealed record MemslotSpec(long BaseGfn, long Npages, ulong Hva, int? Id = null);
 
-/// <summary>A VM on the VMM's mm: its memslots and the gfn→pfn caches (by host VA) active and valid at the start.</summary>
-public sealed record VmSpec(IReadOnlyList<MemslotSpec> Memslots, IReadOnlyList<ulong> Gpcs);
+/// <summary>
+/// A VM on the VMM's mm: its memslots, the gfn→pfn caches (by host VA) active and valid at the start, and the gfns
+/// each vCPU has faulted in and run the guest on before the start (their SPTEs exist, the vCPU's TLB caches them).
+/// </summary>
+public sealed record VmSpec(IReadOnlyList<MemslotSpec> Memslots, IReadOnlyList<ulong> Gpcs, IReadOnlyList<(int Vcpu, long Gfn)> Faulted);
 
 /// <summary>A lib/test_hmm.c device mirroring [Start, Start + Pages) through an interval notifier.</summary>
 public sealed record DmirrorSpec(ulong Start, ulong Pages);
@@ -37,16 +43,20 @@ public sealed record WorldSpec(IReadOnlyList<VmaSpec> Vmas, IReadOnlyList<VmSpec
 
     public WorldSpec On(Arch arch) => this with { Arch = arch };
 
-    /// <summary>Builds the world inside a run, with the (patched) code of the run.</summary>
-    public async SimTask<World> Create(Kernel.Kernel kernel, Mm mm_code, KvmMain kvm_code)
+    /// <summary>
+    /// Builds the world inside a run, with the (patched) code of the run; VM i gets <paramref name="vcpus"/>[i] vCPUs
+    /// (none past the list's end).
+    /// </summary>
+    public async SimTask<World> Create(Kernel.Kernel kernel, Mm mm_code, KvmMain kvm_code, IReadOnlyList<int> vcpus)
     {
         var allocator = new PageAllocator(mm_code);
-        var vmas = Vmas.Select(v => new vm_area_struct(v.Start, v.Start + v.Pages, VmFlags.None, v.Anonymous, allocator)).ToList();
+        var vmas = Vmas.Select(v => new vm_area_struct(v.Start, v.Start + v.Pages, v.Shared ? VmFlags.VM_SHARED : VmFlags.None, v.Anonymous, allocator)).ToList();
         var mm = new mm_struct(mm_code, allocator, vmas);
         var vms = new List<Vm>();
         foreach (var spec in Vms)
         {
-            var slots = spec.Memslots.Select((s, i) => new kvm_memory_slot(i, s.BaseGfn, s.Npages, s.Hva)).ToList();
+            var user = 0;
+            var slots = spec.Memslots.Select(s => new kvm_memory_slot(s.Id ?? user++, s.BaseGfn, s.Npages, s.Hva)).ToList();
             var k = await kvm_code.kvm_create_vm(mm, slots, KVM_HAVE_MMU_RWLOCK: Arch != Arch.riscv);
             await mm_code.stale_mappings.add(p => StaleMappings.kvm_maps_page(k, p));   // the VM is a secondary MMU (S1)
             foreach (var uhva in spec.Gpcs)
@@ -54,7 +64,21 @@ public sealed record WorldSpec(IReadOnlyList<VmaSpec> Vmas, IReadOnlyList<VmSpec
                 var vma = mm.find_vma(uhva)!;
                 await k.gpc_list.Add(new gfn_to_pfn_cache(kvm_code, uhva, await vma.ptep(uhva).Read()));
             }
-            vms.Add(new Vm(k, slots));
+            var cpus = new List<kvm_vcpu>();
+            var ncpus = spec.Faulted.Select(f => f.Vcpu + 1).Append(vms.Count < vcpus.Count ? vcpus[vms.Count] : 0).Max();
+            for (var i = 0; i < ncpus; i++)
+            {
+                var vcpu = await kvm_code.kvm_vm_ioctl_create_vcpu(k, i);
+                await mm_code.stale_mappings.add(p => StaleMappings.kvm_vcpu_maps_page(vcpu, p));   // its TLB too (S1)
+                cpus.Add(vcpu);
+            }
+            foreach (var (vcpu, gfn) in spec.Faulted)
+            {
+                var mapped = await kvm_code.mmu.kvm_tdp_page_fault(k, gfn);
+                Sim.Assert(mapped, $"the world's fault of gfn 0x{gfn:x} mapped nothing");
+                await kvm_code.mmu.vcpu_enter_guest(cpus[vcpu], gfn);
+            }
+            vms.Add(new Vm(k, slots, cpus));
         }
         var hmm = new TestHmm(mm_code);
         var dmirrors = new List<dmirror>();
@@ -80,9 +104,9 @@ public sealed class WorldBuilder
     private readonly List<DmirrorSpec> _dmirrors = new();
     private Scenarios.Arch _arch = Scenarios.Arch.x86;
 
-    public WorldBuilder Vma(ulong start, ulong pages, bool anonymous = true)
+    public WorldBuilder Vma(ulong start, ulong pages, bool anonymous = true, bool shared = false)
     {
-        _vmas.Add(new VmaSpec(start, pages, anonymous));
+        _vmas.Add(new VmaSpec(start, pages, anonymous, shared));
         return this;
     }
 
@@ -90,7 +114,7 @@ public sealed class WorldBuilder
     {
         var b = new VmBuilder();
         vm(b);
-        _vms.Add(new VmSpec(b.Memslots, b.Gpcs));
+        _vms.Add(new VmSpec(b.Memslots, b.Gpcs, b.FaultedGfns));
         return this;
     }
 
@@ -127,8 +151,19 @@ public sealed class WorldBuilder
                 if (_vms[i].Memslots.FirstOrDefault(t => t != s && t.BaseGfn < s.BaseGfn + s.Npages && s.BaseGfn < t.BaseGfn + t.Npages) is { } other)
                     throw new ArgumentException($"VM {i}: memslots at gfn 0x{s.BaseGfn:x} and 0x{other.BaseGfn:x} overlap");
             }
+            foreach (var s in _vms[i].Memslots.Where(s => s.Id != null))
+            {
+                if (_arch != Scenarios.Arch.x86) throw new ArgumentException($"VM {i}: private memslot {s.Id} on {_arch}: only x86 has them");
+                if (_vms[i].Memslots.Count(t => t.Id == s.Id) > 1) throw new ArgumentException($"VM {i}: private memslot {s.Id} declared twice");
+            }
             foreach (var g in _vms[i].Gpcs)
                 if (!Mapped(g, 1)) throw new ArgumentException($"VM {i}: gpc at hva 0x{g:x} is outside every VMA");
+            foreach (var (vcpu, gfn) in _vms[i].Faulted)
+            {
+                if (vcpu < 0) throw new ArgumentException($"VM {i}: vCPU {vcpu} does not exist");
+                if (!_vms[i].Memslots.Any(s => gfn >= s.BaseGfn && gfn < s.BaseGfn + s.Npages))
+                    throw new ArgumentException($"VM {i}: faulted gfn 0x{gfn:x} is in no memslot");
+            }
         }
         foreach (var d in _dmirrors)
             if (d.Pages == 0 || !Mapped(d.Start, d.Pages)) throw new ArgumentException($"dmirror over 0x{d.Start:x} ({d.Pages} pages) is not inside one VMA");
@@ -140,10 +175,25 @@ public sealed class VmBuilder
 {
     internal readonly List<MemslotSpec> Memslots = new();
     internal readonly List<ulong> Gpcs = new();
+    internal readonly List<(int Vcpu, long Gfn)> FaultedGfns = new();
 
     public VmBuilder Memslot(long base_gfn, long npages, ulong hva)
     {
         Memslots.Add(new MemslotSpec(base_gfn, npages, hva));
+        return this;
+    }
+
+    /// <summary>
+    /// One of KVM's private memslots (x86: <see cref="KvmMain.APIC_ACCESS_PAGE_PRIVATE_MEMSLOT"/>,
+    /// <see cref="KvmMain.IDENTITY_PAGETABLE_PRIVATE_MEMSLOT"/>, <see cref="KvmMain.TSS_PRIVATE_MEMSLOT"/>), as
+    /// __x86_set_memory_region creates it over a MAP_SHARED anonymous VMA of its own.
+    /// </summary>
+    /// <exception cref="ArgumentException"><paramref name="id"/> is not a private memslot.</exception>
+    public VmBuilder PrivateMemslot(int id, long base_gfn, long npages, ulong hva)
+    {
+        if (id is not (KvmMain.APIC_ACCESS_PAGE_PRIVATE_MEMSLOT or KvmMain.IDENTITY_PAGETABLE_PRIVATE_MEMSLOT or KvmMain.TSS_PRIVATE_MEMSLOT))
+            throw new ArgumentException($"memslot {id} is not one of KVM's private memslots");
+        Memslots.Add(new MemslotSpec(base_gfn, npages, hva, id));
         return this;
     }
 
@@ -153,10 +203,20 @@ public sealed class VmBuilder
         Gpcs.Add(uhva);
         return this;
     }
+
+    /// <summary>
+    /// vCPU <paramref name="vcpu"/> has faulted <paramref name="gfns"/> in and run the guest on them before the scenario
+    /// starts (the world runs the fault and the guest access): their SPTEs exist and its TLB caches them.
+    /// </summary>
+    public VmBuilder Faulted(int vcpu, params long[] gfns)
+    {
+        foreach (var gfn in gfns) FaultedGfns.Add((vcpu, gfn));
+        return this;
+    }
 }
 
-/// <summary>A VM of the world and its memslots (in declaration order; slot ids 0, 1, ...).</summary>
-public sealed record Vm(kvm kvm, IReadOnlyList<kvm_memory_slot> slots);
+/// <summary>A VM of the world, its memslots (in declaration order; user slot ids 0, 1, ...) and its vCPUs.</summary>
+public sealed record Vm(kvm kvm, IReadOnlyList<kvm_memory_slot> slots, IReadOnlyList<kvm_vcpu> vcpus);
 
 /// <summary>The world of one execution, with the code it runs.</summary>
 public sealed class World

@@ -94,7 +94,7 @@ public partial class Mm
 
     public virtual async SimTask task_unlock(task_struct p) => await spin_unlock(p.alloc_lock);
 
-    protected virtual async SimTask do_send_sig_info_SIGKILL(task_struct p)
+    public virtual async SimTask do_send_sig_info_SIGKILL(task_struct p)
     {
         using var fn = KernelFunction.Enter("do_send_sig_info");
         await spin_lock(p.siglock);

@@ -158,7 +158,7 @@ public class CheckerFidelityTests
     /// nothing can use the cache, so mainline is clean (the oracle used to count it while mm_users &gt; 0 only, a
     /// false S1). A VM that stops listening while it still has users is caught there.
     /// </summary>
-    private static readonly Scenario VmCloseVsMunmap = new("vm-close-vs-munmap",
+    private static readonly Scenario VmCloseVsMunmap = new("vm-close-then-munmap",
         "qemu closes the VM fd while another of its threads munmaps guest RAM (the mm stays alive)",
         WorldSpec.Builder().Vma(0x1000, 2).Vm(vm => vm.Memslot(0, 2, 0x1000).Gpc(0x1001)).Build(),
         [Tasks.Qemu(w => w.kvm_code.kvm_put_kvm(w.kvm), "L5"), new TaskSpec("qemu-munmap", 4996, w => w.mm_code.do_munmap(w.mm, 0x1000, 0x1002), "L5")]);

@@ -29,8 +29,8 @@ public class UnstableMmTests
         await ready(w);
         if (!await w.kvm_code.mmu.kvm_tdp_page_fault(w.kvm, gfn)) return;
         Sim.Report(new Violation("mapped", $"gfn {gfn} mapped on an MMF_UNSTABLE mm"));
-        await w.kvm_code.mmu.vcpu_enter_guest(w.kvm, gfn);
-    });
+        await w.kvm_code.mmu.vcpu_enter_guest(w.vms[0].vcpus[0], gfn);
+    }) { InVmm = true, Vcpu = (0, 0) };
 
     private static async SimTask Unstable(World w) => await w.mm.flags.WaitUntil(static f => (f & MmFlags.MMF_UNSTABLE) != 0);
 

@@ -5,9 +5,15 @@ using Lockstep.Models.mm;
 
 namespace Lockstep.Models.virt.kvm;
 
-/// <summary>struct kvm_memory_slot: guest frames [base_gfn, base_gfn + npages) backed by host VA userspace_addr.</summary>
-public sealed record kvm_memory_slot(int id, long base_gfn, long npages, ulong userspace_addr)
+/// <summary>
+/// struct kvm_memory_slot: guest frames [base_gfn, base_gfn + npages) backed by host VA userspace_addr. Ids from
+/// KVM_USER_MEM_SLOTS up are KVM's private (internal) memslots.
+/// </summary>
+public sealed record kvm_memory_slot(int id, long base_gfn, long npages, ulong userspace_addr, uint flags = 0)
 {
+    /// <summary>include/linux/kvm_host.h: the slot is being deleted or moved (set on the copy kvm_invalidate_memslot installs).</summary>
+    public const uint KVM_MEMSLOT_INVALID = 1u << 16;
+
     public ulong hva_end => userspace_addr + (ulong)npages;
 
     public long hva_to_gfn_memslot(ulong hva) => base_gfn + (long)(hva - userspace_addr);
@@ -22,6 +28,23 @@ public sealed record kvm_memslots(long generation, IReadOnlyList<kvm_memory_slot
 
     /// <summary>The hva_tree walk: slots whose host range intersects [start, end).</summary>
     public IEnumerable<kvm_memory_slot> hva_tree_intersecting(ulong start, ulong end) => slots.Where(s => s.userspace_addr < end && start < s.hva_end);
+
+    public kvm_memory_slot? id_to_memslot(int id) => slots.FirstOrDefault(s => s.id == id);
+
+    /// <summary>
+    /// kvm_replace_memslot on a copy of this set: <paramref name="old"/> replaced by <paramref name="new"/> (null
+    /// <paramref name="old"/>: add; null <paramref name="new"/>: remove). The sets are immutable, so the copy is the
+    /// inactive set the kernel edits before it swaps.
+    /// </summary>
+    public kvm_memslots kvm_replace_memslot(kvm_memory_slot? old, kvm_memory_slot? @new)
+    {
+        var list = slots.Where(s => s != old).ToList();
+        if (@new != null) list.Add(@new);
+        return this with { slots = list };
+    }
+
+    /// <summary>kvm_check_memslot_overlap: a slot other than <paramref name="id"/> intersects [start, end).</summary>
+    public bool kvm_check_memslot_overlap(int id, long start, long end) => slots.Any(s => s.id != id && s.base_gfn < end && start < s.base_gfn + s.npages);
 }
 
 /// <summary>struct gfn_to_pfn_cache (virt/kvm/pfncache.c): a kernel mapping of one guest page.</summary>
@@ -87,6 +110,9 @@ public sealed class kvm
 
     public readonly rcuwait mn_memslots_update_rcuwait;
 
+    /// <summary>kvm->vcpu_array (kvm_vm_ioctl_create_vcpu adds under kvm->lock; kvm_for_each_vcpu reads it).</summary>
+    public readonly Shared<ImmutableList<kvm_vcpu>> vcpu_array = new("kvm->vcpu_array", ImmutableList<kvm_vcpu>.Empty);
+
     /// <summary>Shared: the atomic-count proposal touches it without the lock, and that race must be visible.</summary>
     public readonly Shared<long> mn_active_invalidate_count = new("kvm->mn_active_invalidate_count");
 
@@ -119,4 +145,37 @@ public sealed class kvm
 
     /// <summary>kvm_arch_free_vm has freed the structure.</summary>
     public readonly Shared<bool> freed = new("kvm->freed");
+}
+
+/// <summary>struct kvm_userspace_memory_region2 as the model needs it (PAGE_SIZE = 1: addresses and sizes in pages; no flags).</summary>
+public sealed record kvm_userspace_memory_region2(int slot, long guest_phys_addr, long memory_size, ulong userspace_addr);
+
+/// <summary>enum kvm_mr_change (include/linux/kvm_host.h).</summary>
+public enum kvm_mr_change { KVM_MR_CREATE, KVM_MR_DELETE, KVM_MR_MOVE, KVM_MR_FLAGS_ONLY }
+
+/// <summary>
+/// struct kvm_vcpu (include/linux/kvm_host.h), with the one piece of hardware state S1 needs: the TLB of the CPU it
+/// runs on, gfn → page, filled by the guest's accesses from the SPTEs and emptied by kvm_flush_remote_tlbs. A
+/// translation stays usable after its SPTE is zapped until that flush (KERNEL-FACTS §3.7 I1, §6.1 S1).
+/// </summary>
+public sealed class kvm_vcpu
+{
+    public kvm_vcpu(kvm k, int vcpu_id)
+    {
+        kvm = k;
+        this.vcpu_id = vcpu_id;
+        tlb = new Shared<ImmutableDictionary<long, page>>($"vcpu{vcpu_id}->tlb", ImmutableDictionary<long, page>.Empty);
+        mode = new Shared<int>($"vcpu{vcpu_id}->mode", OUTSIDE_GUEST_MODE);
+    }
+
+    public readonly kvm kvm;
+    public readonly int vcpu_id;
+
+    /// <summary>The guest translations the CPU caches (with EPT: guest-physical → host page).</summary>
+    public readonly Shared<ImmutableDictionary<long, page>> tlb;
+
+    public const int OUTSIDE_GUEST_MODE = 0, IN_GUEST_MODE = 1;
+
+    /// <summary>vcpu->mode (include/linux/kvm_host.h): what a request's kick waits on.</summary>
+    public readonly Shared<int> mode;
 }

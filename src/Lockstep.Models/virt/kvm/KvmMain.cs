@@ -107,7 +107,7 @@ public partial class KvmMain : mmu_notifier_ops
             }
             ret |= await range.handler!(k, slot, gfn_start, gfn_end);
         }
-        if (range.flush_on_ret && ret) kvm_flush_remote_tlbs(k);
+        if (range.flush_on_ret && ret) await kvm_flush_remote_tlbs(k);
         if (found_memslot && !range.lockless) await KVM_MMU_UNLOCK(k.mmu_lock);
         await srcu_read_unlock(k.srcu, idx);
         return (ret, found_memslot);
@@ -153,8 +153,6 @@ public partial class KvmMain : mmu_notifier_ops
         if (await k.mmu_invalidate_in_progress.Update(static n => n - 1) <= 0)
             Sim.Report(KernelLog.Warning("in-progress-underflow", "WARNING: KVM_BUG_ON(kvm->mmu_invalidate_in_progress < 0)", "in_progress"));
     }
-
-    public virtual void kvm_flush_remote_tlbs(kvm k) => Sim.Note("kvm_flush_remote_tlbs");
 
     // ---- the notifier callbacks (§3.5) ----
 
@@ -276,30 +274,155 @@ public partial class KvmMain : mmu_notifier_ops
         using var fn = KernelFunction.Enter();
         await KVM_MMU_LOCK(k.mmu_lock);
         await k.sptes.Write(ImmutableDictionary<long, page>.Empty);   // kvm_arch_flush_shadow_all
-        kvm_flush_remote_tlbs(k);
+        await kvm_flush_remote_tlbs(k);
         await KVM_MMU_UNLOCK(k.mmu_lock);
         kvm_arch_guest_memory_reclaimed(k);
     }
 
     public virtual void kvm_arch_guest_memory_reclaimed(kvm k) => Sim.Note("kvm_arch_guest_memory_reclaimed");
 
-    // ---- memslot updates (§3.8) ----
+    // ---- vCPUs ----
 
-    /// <summary>kvm_set_memslot for a DELETE of <paramref name="slot"/>: swap in a set without it, wait for readers, zap it.</summary>
-    public virtual async SimTask kvm_delete_memslot(kvm k, kvm_memory_slot slot)
+    /// <summary>
+    /// kvm_vm_ioctl_create_vcpu: a vCPU with an empty TLB, published in kvm->vcpu_array (under kvm->lock, which the model
+    /// does not need: worlds create their vCPUs before any task runs). The vCPU fd's reference on the VM (kvm_get_kvm) is
+    /// not modelled: a scenario that destroys a VM runs no vCPU.
+    /// </summary>
+    public virtual async SimTask<kvm_vcpu> kvm_vm_ioctl_create_vcpu(kvm k, int id)
     {
-        using var fn = KernelFunction.Enter("kvm_set_memslot");
-        await mutex_lock(k.slots_lock);
-        await mutex_lock(k.slots_arch_lock);
-        var active = await k.memslots.Read();
-        var inactive = new kvm_memslots(active.generation, active.slots.Where(s => s != slot).ToList());
-        await kvm_swap_active_memslots(k, inactive);
-        await KVM_MMU_LOCK(k.mmu_lock);
-        await mmu.kvm_unmap_gfn_range(k, slot.base_gfn, slot.base_gfn + slot.npages);   // kvm_arch_flush_shadow_memslot
-        await KVM_MMU_UNLOCK(k.mmu_lock);
-        await mutex_unlock(k.slots_lock);
+        using var fn = KernelFunction.Enter();
+        var vcpu = new kvm_vcpu(k, id);
+        await k.vcpu_array.Update(a => a.Add(vcpu));   // xa_insert(&kvm->vcpu_array, vcpu->vcpu_idx, vcpu, ...)
+        return vcpu;
     }
 
+    /// <summary>
+    /// kvm_flush_remote_tlbs → kvm_make_all_cpus_request(kvm, KVM_REQ_TLB_FLUSH): every vCPU in guest mode is kicked
+    /// out and waited for, and flushes its TLB before it enters the guest again; so once this returns no vCPU uses a
+    /// translation that was cached before. The model waits for each vCPU to be outside guest mode (the kick's IPI and
+    /// KVM_REQUEST_WAIT), then empties its TLB.
+    /// </summary>
+    public virtual async SimTask kvm_flush_remote_tlbs(kvm k)
+    {
+        using var fn = KernelFunction.Enter();
+        foreach (var vcpu in await k.vcpu_array.Read())   // kvm_for_each_vcpu
+        {
+            await vcpu.mode.WaitUntil(static m => m == kvm_vcpu.OUTSIDE_GUEST_MODE);
+            await vcpu.tlb.Write(ImmutableDictionary<long, page>.Empty);
+        }
+    }
+
+    // ---- memslot updates (§3.8, §8): a DELETE or MOVE first installs an INVALID copy of the old slot (first swap),
+    // zaps the old slot's SPTEs, then installs the final set (second swap); each swap waits in kvm_swap_active_memslots
+    // until no invalidation is open ----
+
+    /// <summary>include/linux/kvm_host.h: SHRT_MAX slots, the last KVM_INTERNAL_MEM_SLOTS (3 on x86) private to KVM.</summary>
+    public const int KVM_MEM_SLOTS_NUM = short.MaxValue;
+
+    public const int KVM_INTERNAL_MEM_SLOTS = 3;
+
+    public const int KVM_USER_MEM_SLOTS = KVM_MEM_SLOTS_NUM - KVM_INTERNAL_MEM_SLOTS;
+
+    public const int EEXIST = 17;
+
+    /// <summary>KVM_SET_USER_MEMORY_REGION(2) on a user slot: kvm_set_memory_region under slots_lock.</summary>
+    public virtual async SimTask<int> kvm_vm_ioctl_set_memory_region(kvm k, kvm_userspace_memory_region2 mem)
+    {
+        using var fn = KernelFunction.Enter();
+        if ((ushort)mem.slot >= KVM_USER_MEM_SLOTS) return -Mm.EINVAL;
+        await mutex_lock(k.slots_lock);   // guard(mutex)(&kvm->slots_lock)
+        var r = await kvm_set_memory_region(k, mem);
+        await mutex_unlock(k.slots_lock);
+        return r;
+    }
+
+    /// <summary>kvm_set_internal_memslot: a private memslot (x86's __x86_set_memory_region, slots_lock held).</summary>
+    public virtual async SimTask<int> kvm_set_internal_memslot(kvm k, kvm_userspace_memory_region2 mem)
+    {
+        using var fn = KernelFunction.Enter();
+        if (mem.slot < KVM_USER_MEM_SLOTS)
+        {
+            Sim.Report(KernelLog.Warning("internal-memslot-id", "WARNING: kvm_set_internal_memslot: WARN_ON_ONCE(mem->slot < KVM_USER_MEM_SLOTS)", "memslot"));
+            return -Mm.EINVAL;
+        }
+        return await kvm_set_memory_region(k, mem);
+    }
+
+    /// <summary>
+    /// kvm_set_memory_region (slots_lock held): size 0 deletes the slot; the same host range and size at another gfn
+    /// moves it (-EEXIST if it would overlap another slot). Creating a slot or changing its flags is not modelled.
+    /// </summary>
+    protected virtual async SimTask<int> kvm_set_memory_region(kvm k, kvm_userspace_memory_region2 mem)
+    {
+        using var fn = KernelFunction.Enter();
+        lockdep_assert_held(k.slots_lock);
+        var slots = await k.memslots.Read();   // __kvm_memslots(kvm, as_id)
+        var old = slots.id_to_memslot(mem.slot);
+        if (mem.memory_size == 0)
+        {
+            if (old == null) return -Mm.EINVAL;
+            return await kvm_set_memslot(k, old, null, kvm_mr_change.KVM_MR_DELETE);
+        }
+        if (old == null) throw new NotSupportedException("kvm_set_memory_region: KVM_MR_CREATE is not modelled");
+        if (mem.userspace_addr != old.userspace_addr || mem.memory_size != old.npages) return -Mm.EINVAL;
+        if (mem.guest_phys_addr == old.base_gfn) return 0;   // nothing to change (flags are not modelled)
+        if (slots.kvm_check_memslot_overlap(mem.slot, mem.guest_phys_addr, mem.guest_phys_addr + mem.memory_size)) return -EEXIST;
+        var @new = new kvm_memory_slot(mem.slot, mem.guest_phys_addr, mem.memory_size, mem.userspace_addr);
+        return await kvm_set_memslot(k, old, @new, kvm_mr_change.KVM_MR_MOVE);
+    }
+
+    /// <summary>
+    /// kvm_set_memslot for DELETE and MOVE: slots_arch_lock from before the current set is copied until the first swap
+    /// (which releases it); the INVALID copy goes in first, then the final set. kvm_prepare_memory_region cannot fail in
+    /// the model and kvm_commit_memory_region frees only metadata the model does not keep.
+    /// </summary>
+    protected virtual async SimTask<int> kvm_set_memslot(kvm k, kvm_memory_slot old, kvm_memory_slot? @new, kvm_mr_change change)
+    {
+        using var fn = KernelFunction.Enter();
+        await mutex_lock(k.slots_arch_lock);   // released in kvm_swap_active_memslots
+        var invalid_slot = await kvm_invalidate_memslot(k, old);
+        if (change == kvm_mr_change.KVM_MR_DELETE) await kvm_delete_memslot(k, old, invalid_slot);
+        else await kvm_move_memslot(k, old, @new!, invalid_slot);
+        return 0;
+    }
+
+    /// <summary>
+    /// kvm_invalidate_memslot: install a copy of <paramref name="old"/> marked KVM_MEMSLOT_INVALID (first swap). From then
+    /// on a fault on the slot retries and an invalidation of its host range still finds it; once the SRCU readers of
+    /// the old set are gone, zap what they installed. Returns with slots_arch_lock held again.
+    /// </summary>
+    protected virtual async SimTask<kvm_memory_slot> kvm_invalidate_memslot(kvm k, kvm_memory_slot old)
+    {
+        using var fn = KernelFunction.Enter();
+        var invalid_slot = old with { flags = old.flags | kvm_memory_slot.KVM_MEMSLOT_INVALID };   // kvm_copy_memslot
+        var active = await k.memslots.Read();
+        await kvm_swap_active_memslots(k, active.kvm_replace_memslot(old, invalid_slot));
+        await mmu.kvm_arch_flush_shadow_memslot(k, old);
+        kvm_arch_guest_memory_reclaimed(k);
+        await mutex_lock(k.slots_arch_lock);   // released by kvm_swap_active_memslots, reacquire
+        return invalid_slot;
+    }
+
+    /// <summary>kvm_delete_memslot: the second swap installs the set without the slot.</summary>
+    protected virtual SimTask kvm_delete_memslot(kvm k, kvm_memory_slot old, kvm_memory_slot invalid_slot)
+        => kvm_activate_memslot(k, invalid_slot, null);
+
+    /// <summary>kvm_move_memslot: the second swap installs <paramref name="new"/> in place of the INVALID copy.</summary>
+    protected virtual SimTask kvm_move_memslot(kvm k, kvm_memory_slot old, kvm_memory_slot @new, kvm_memory_slot invalid_slot)
+        => kvm_activate_memslot(k, invalid_slot, @new);
+
+    /// <summary>kvm_activate_memslot: swap in the active set with <paramref name="old"/> replaced by <paramref name="new"/>.</summary>
+    protected virtual async SimTask kvm_activate_memslot(kvm k, kvm_memory_slot old, kvm_memory_slot? @new)
+    {
+        using var fn = KernelFunction.Enter();
+        var active = await k.memslots.Read();
+        await kvm_swap_active_memslots(k, active.kvm_replace_memslot(old, @new));
+    }
+
+    /// <summary>
+    /// Installs <paramref name="slots"/> (the inactive set, already edited) as the active one once no invalidation is
+    /// open, then releases slots_arch_lock and waits for the SRCU readers of the old set.
+    /// </summary>
     public virtual async SimTask kvm_swap_active_memslots(kvm k, kvm_memslots slots)
     {
         using var fn = KernelFunction.Enter();
@@ -329,6 +452,11 @@ public partial class KvmMain : mmu_notifier_ops
         if (await k.users_count.Update(static c => c - 1) == 1) await kvm_destroy_vm(k);
     }
 
+    /// <summary>
+    /// kvm_destroy_vm (§3.9), the parts the model has: mmu_notifier_unregister and the unbalanced-count fixup,
+    /// kvm_arch_destroy_vm (x86 deletes its private memslots there), cleanup_srcu_struct(&amp;kvm->srcu), the free and
+    /// the mmdrop pairing kvm_create_vm's mmgrab.
+    /// </summary>
     public virtual async SimTask kvm_destroy_vm(kvm k)
     {
         using var fn = KernelFunction.Enter();
@@ -339,6 +467,8 @@ public partial class KvmMain : mmu_notifier_ops
             await k.mn_active_invalidate_count.Write(0);
         else if (await k.mmu_invalidate_in_progress.Read() != 0)
             Sim.Report(KernelLog.Warning("destroy-in-progress", "WARNING: kvm->mmu_invalidate_in_progress != 0 in kvm_destroy_vm", "destroy"));
+        await kvm_arch_destroy_vm(k);
+        await cleanup_srcu_struct(k.srcu);
         await kvm_arch_free_vm(k);
         await mm.mmdrop(k.mm);
     }

@@ -4,6 +4,7 @@ using Lockstep.Models.mm;
 using Lockstep.Models.virt.kvm;
 using static Lockstep.Kernel.Api;
 using static Lockstep.Kernel.Srcu;
+using static Lockstep.Models.virt.kvm.kvm_mm;
 
 namespace Lockstep.Models.arch.x86;
 
@@ -27,6 +28,20 @@ public class Mmu
         static bool InRange(long gfn, long start, long end) => gfn >= start && gfn < end;
         var before = await k.sptes.Update(sptes => sptes.RemoveRange(sptes.Keys.Where(g => InRange(g, start, end)).ToList()));
         return before.Keys.Any(g => InRange(g, start, end));
+    }
+
+    /// <summary>
+    /// kvm_arch_flush_shadow_memslot → kvm_mmu_zap_memslot_leafs: zap the slot's SPTEs under mmu_lock (write) and flush
+    /// the TLBs if any was zapped. (KVM_X86_DEFAULT_VM with the default KVM_X86_QUIRK_SLOT_ZAP_ALL zaps every root
+    /// instead, kvm_mmu_zap_all_fast; that also flushes and hides a missing flush, so the model takes the leaf zap.)
+    /// </summary>
+    public virtual async SimTask kvm_arch_flush_shadow_memslot(kvm k, kvm_memory_slot slot)
+    {
+        using var fn = KernelFunction.Enter();
+        await KVM_MMU_LOCK(k.mmu_lock);
+        if (await kvm_unmap_gfn_range(k, slot.base_gfn, slot.base_gfn + slot.npages))
+            await kvm_code.kvm_flush_remote_tlbs(k);   // kvm_flush_remote_tlbs_memslot
+        await KVM_MMU_UNLOCK(k.mmu_lock);
     }
 
     public virtual async SimTask<bool> kvm_age_gfn(kvm k, kvm_memory_slot slot, long start, long end)
@@ -67,6 +82,13 @@ public class Mmu
                 await srcu_read_unlock(k.srcu, idx);
                 return false;   // no memslot: emulated MMIO
             }
+            if ((slot.flags & kvm_memory_slot.KVM_MEMSLOT_INVALID) != 0)
+            {
+                // kvm_mmu_faultin_pfn: the slot is being deleted or moved; RET_PF_RETRY until it is gone or moved
+                await srcu_read_unlock(k.srcu, idx);
+                await Sim.Yield();
+                continue;
+            }
             var page = await hva_to_pfn(k, slot.gfn_to_hva_memslot(gfn));
             if (page == null)
             {
@@ -97,17 +119,28 @@ public class Mmu
     protected virtual SimTask kvm_release_faultin_page(kvm k, page p) => k.mm.allocator.put_page(p);
 
     /// <summary>
-    /// The vCPU in guest mode: the hardware walks the SPTE of gfn (no lock) and touches the page. Touching a freed page
-    /// is the use-after-free S1 protects against.
+    /// The vCPU in guest mode (vcpu->mode == IN_GUEST_MODE) accesses gfn: through the TLB's translation if it has one,
+    /// else the hardware walks the SPTE (no lock) and caches it. A TLB flush request waits for vCPUs in guest mode to
+    /// exit (kvm_make_all_cpus_request), so no walk is cut by a flush. Touching a freed page is the use-after-free S1
+    /// protects against.
     /// </summary>
-    public virtual async SimTask vcpu_enter_guest(kvm k, long gfn)
+    public virtual async SimTask vcpu_enter_guest(kvm_vcpu vcpu, long gfn)
     {
         using var fn = KernelFunction.Enter();
-        if (!(await k.sptes.Read()).TryGetValue(gfn, out var p)) return;
-        var refcount = await p.refcount.Read();   // the access: ordered against put_page's last reference drop, which frees the page
-        if (refcount == 0 && (await k.sptes.Read()).GetValueOrDefault(gfn) == p)   // freed, and the SPTE still maps it
-            Sim.Report(KernelLog.Warning("guest-touched-freed-page",
-                $"BUG: guest access through a stale SPTE: gfn 0x{gfn:x} -> {p}, which the host has freed", $"{gfn}"));
+        var k = vcpu.kvm;
+        await vcpu.mode.Write(kvm_vcpu.IN_GUEST_MODE);   // vcpu_enter_guest: smp_store_mb(vcpu->mode, IN_GUEST_MODE)
+        if (!(await vcpu.tlb.Read()).TryGetValue(gfn, out var p))
+        {
+            if ((await k.sptes.Read()).TryGetValue(gfn, out p)) await vcpu.tlb.Update(t => t.SetItem(gfn, p!));
+        }
+        if (p != null)   // else an EPT violation: a fault, not an access
+        {
+            var refcount = await p.refcount.Read();   // the access: ordered against put_page's last reference drop, which frees the page
+            if (refcount == 0 && (await vcpu.tlb.Read()).GetValueOrDefault(gfn) == p)   // freed, and the TLB still maps it
+                Sim.Report(KernelLog.Warning("guest-touched-freed-page",
+                    $"BUG: guest access through a stale translation: gfn 0x{gfn:x} -> {p}, which the host has freed", $"{gfn}"));
+        }
+        await vcpu.mode.Write(kvm_vcpu.OUTSIDE_GUEST_MODE);   // the VM exit
     }
 
     /// <summary>Installs the SPTE (tdp_mmu_map_handle_target_level), checking I2 of §3.7: never inside an open invalidation.</summary>
