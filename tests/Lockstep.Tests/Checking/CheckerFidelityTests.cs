@@ -22,22 +22,6 @@ public class CheckerFidelityTests
 {
     // ---- hlist_del_init vs hlist_del_init_rcu (mm/mmu_notifier.c uses the _rcu variant in unregister, release and put) ----
 
-    /// <summary>mmu_notifier_unregister written with hlist_del_init: a walker standing on the node loses its next pointer.</summary>
-    private sealed class MmUnregisterWithHlistDelInit(K kernel) : Mm(kernel)
-    {
-        public override async SimTask mmu_notifier_unregister(mmu_notifier subscription, mm_struct mm)
-        {
-            using var fn = KernelFunction.Enter();
-            var subscriptions = mm.subscriptions();
-            await spin_lock(subscriptions.@lock);
-            await subscriptions.list.hlist_del_init(subscription);   // - hlist_del_init_rcu(&subscription->hlist);
-            await spin_unlock(subscriptions.@lock);
-            await synchronize_srcu(srcu);
-            await lifetimes.unregister_returns(subscription);
-            await mmdrop(mm);
-        }
-    }
-
     /// <summary>
     /// Two subscribers (the list is a, b: the later registration first); munmap's start walks it while a's driver
     /// unregisters a. With hlist_del_init a walk standing on a stops there and b never hears the invalidation: the walk
@@ -51,7 +35,7 @@ public class CheckerFidelityTests
     {
         var r = Check(KernelConfig.Default, async k =>
         {
-            var w = MmWorld.Create(k, rcu ? new Mm(k) : new MmUnregisterWithHlistDelInit(k));
+            var w = MmWorld.Create(k, rcu ? new Mm(k) : new PlantedUnregister(k, UnregisterMistake.HlistDelInit));
             var b = await w.Register(new ToyMmu(k, "b", ToyMmu.StartEnd));
             var a = await w.Register(new ToyMmu(k, "a", ToyMmu.StartEnd, LockKind.mutex));
             var munmap = w.Run("qemu", 4992, () => w.code.do_munmap(w.mm, 0x1000, 0x1002));

@@ -75,6 +75,8 @@ public class SharedStateTests
     }
 
     // ---- the rule, both ways: planted fields it must reject, and the kinds of state it must accept ----
+    // (only their declarations are inspected, so they are never assigned)
+#pragma warning disable CS0649
 
     private sealed class PlainField { public int users; }
 
@@ -100,6 +102,7 @@ public class SharedStateTests
         public readonly string? name;
         public int pfn { get; }
     }
+#pragma warning restore CS0649
 
     [Theory]
     [InlineData(typeof(PlainField), "PlainField.users: a plain mutable field")]

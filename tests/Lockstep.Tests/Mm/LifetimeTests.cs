@@ -125,24 +125,6 @@ public class LifetimeTests
         Assert.Contains(Reports(r, "S7"), v => v.Kind == "unregister-while-callback-runs");
     }
 
-    /// <summary>mmu_notifier_unregister that forgets hlist_del_init_rcu: the subscription stays on the list.</summary>
-    private sealed class MmUnregisterWithoutUnhook : Mm
-    {
-        public MmUnregisterWithoutUnhook(K kernel) : base(kernel) { }
-
-        public override async SimTask mmu_notifier_unregister(mmu_notifier subscription, mm_struct mm)
-        {
-            using var fn = KernelFunction.Enter();
-            var id = await srcu_read_lock(srcu);
-            await Call(subscription, s => s.ops.release(s, mm));
-            await srcu_read_unlock(srcu, id);
-            /* - hlist_del_init_rcu(&subscription->hlist); */
-            await synchronize_srcu(srcu);
-            await lifetimes.unregister_returns(subscription);
-            await mmdrop(mm);
-        }
-    }
-
     /// <summary>
     /// S7: once mmu_notifier_unregister has returned no callback of the subscription may be called. A core that leaves
     /// it on the list is caught at the next invalidation (the kernel would call into freed memory once the driver
@@ -155,7 +137,7 @@ public class LifetimeTests
     {
         var r = Check(KernelConfig.Default, async k =>
         {
-            var w = MmWorld.Create(k, unhooks ? new Mm(k) : new MmUnregisterWithoutUnhook(k));
+            var w = MmWorld.Create(k, unhooks ? new Mm(k) : new PlantedUnregister(k, UnregisterMistake.NoUnhook));
             var toy = await w.Register(new ToyMmu(k, "toy", ToyMmu.StartEnd));
             await w.code.mmu_notifier_unregister(toy.subscription, w.mm);
             await MmWorld.Join(w.Run("qemu", 4992, () => w.code.do_munmap(w.mm, 0x1000, 0x1002)));

@@ -5,6 +5,7 @@ using Lockstep.Models.arch.x86;
 using Lockstep.Models.mm;
 using Lockstep.Models.Proposals;
 using Lockstep.Models.virt.kvm;
+using Lockstep.Tests.MmTests;
 using static Lockstep.Kernel.Api;
 using static Lockstep.Kernel.Srcu;
 using K = Lockstep.Kernel.Kernel;
@@ -110,7 +111,7 @@ public class WiderWorldTests
     [InlineData("vm-close-vs-munmap")]
     public void AnUnregisterWithoutItsGracePeriodReturnsUnderARunningCallback(string scenario)
     {
-        var r = Run(Breakage(mm: k => new UnregisterWithoutGracePeriod(k)), scenario);
+        var r = Run(Breakage(mm: k => new PlantedUnregister(k, UnregisterMistake.NoGracePeriod)), scenario);
         Assert.True(r.Findings.Any(f => f.Property == "S7"), Describe(r));
     }
 
@@ -204,27 +205,6 @@ public class WiderWorldTests
             await cleanup_srcu_struct(k.srcu);
             await kvm_arch_free_vm(k);
             await this.mm.mmdrop(k.mm);
-        }
-    }
-
-    /// <summary>mmu_notifier_unregister that unhooks the subscription but does not wait for the callbacks in flight.</summary>
-    private sealed class UnregisterWithoutGracePeriod(K kernel) : Mm(kernel)
-    {
-        public override async SimTask mmu_notifier_unregister(mmu_notifier subscription, mm_struct mm)
-        {
-            using var fn = KernelFunction.Enter("mmu_notifier_unregister");
-            if (!await hlist_head.hlist_unhashed(subscription))
-            {
-                var id = await srcu_read_lock(srcu);
-                if (subscription.ops.Has(mmu_notifier_ops.Op.release)) await Call(subscription, s => s.ops.release(s, mm));
-                await srcu_read_unlock(srcu, id);
-                var subscriptions = mm.subscriptions();
-                await spin_lock(subscriptions.@lock);
-                await subscriptions.list.hlist_del_init_rcu(subscription);
-                await spin_unlock(subscriptions.@lock);
-            }
-            await lifetimes.unregister_returns(subscription);   // - synchronize_srcu(&srcu);
-            await mmdrop(mm);
         }
     }
 
