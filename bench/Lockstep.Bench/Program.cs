@@ -21,6 +21,8 @@ public static class Program
                 return Breakdown.Run();
             case "startup":
                 return Startup.Run();
+            case "coyote":
+                return VsCoyote.Run();
             case "bdn":
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
                 return 0;
