@@ -23,6 +23,10 @@ public static class Program
                 return Startup.Run();
             case "coyote":
                 return VsCoyote.Run();
+            case "spin":
+                return VsSpin.Run();
+            case "scaling":
+                return Scaling.Run();
             case "bdn":
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
                 return 0;
