@@ -13,7 +13,7 @@ namespace Lockstep.Bench;
 /// </summary>
 public static class VsCoyote
 {
-    private const int Seeds = 7;
+    private const int Seeds = 15;
     private const uint BugCap = 2_000;        // iterations per seed; a seed that finds nothing counts as the cap
     private const int PctDepth = 3;           // Lockstep's d; Coyote's priority-change bound is d - 1
 
