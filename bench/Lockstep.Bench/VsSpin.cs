@@ -14,7 +14,7 @@ namespace Lockstep.Bench;
 public static partial class VsSpin
 {
     private static readonly (int I, int F)[] Sizes = { (1, 1), (1, 2), (2, 1), (2, 2), (2, 3), (3, 1) };
-    private static readonly TimeSpan Cap = TimeSpan.FromSeconds(60);   // per Lockstep exploration
+    private static readonly TimeSpan Cap = TimeSpan.FromSeconds(40);   // per Lockstep exploration
 
     private sealed record Pan(long States, long Transitions, bool Violation, double Seconds, double Search);
 
