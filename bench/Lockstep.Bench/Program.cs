@@ -21,6 +21,12 @@ public static class Program
                 return Breakdown.Run();
             case "startup":
                 return Startup.Run();
+            case "coyote":
+                return VsCoyote.Run();
+            case "spin":
+                return VsSpin.Run();
+            case "scaling":
+                return Scaling.Run();
             case "bdn":
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
                 return 0;

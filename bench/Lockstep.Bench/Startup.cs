@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Runtime.CompilerServices;
 
 namespace Lockstep.Bench;
 
@@ -15,14 +14,14 @@ public static class Startup
     public static int Run()
     {
         var lockstep = Path.Combine(AppContext.BaseDirectory, "lockstep.dll");
-        var example = Path.Combine(Repository(), "examples", "raw-gpc-lock.csx");
+        var example = Path.Combine(Results.Repository(), "examples", "raw-gpc-lock.csx");
         var args = $"\"{lockstep}\" check --patch \"{example}\" --config default --scenario munmap-vs-fault --quiet";
         Console.WriteLine($"lockstep {args[(lockstep.Length + 3)..]}   (median of {Runs} processes)");
-        var none = Median(Enumerable.Range(0, Runs).Select(_ => Time($"\"{lockstep}\" check --proposal mainline --config default --scenario munmap-vs-fault --quiet", null)));
-        var cold = Median(Enumerable.Range(0, Runs).Select(_ => Time(args, Directory.CreateTempSubdirectory("lockstep-bench-cold-").FullName)));
+        var none = Results.Median(Enumerable.Range(0, Runs).Select(_ => Time($"\"{lockstep}\" check --proposal mainline --config default --scenario munmap-vs-fault --quiet", null)));
+        var cold = Results.Median(Enumerable.Range(0, Runs).Select(_ => Time(args, Directory.CreateTempSubdirectory("lockstep-bench-cold-").FullName)));
         var cache = Directory.CreateTempSubdirectory("lockstep-bench-cached-").FullName;
         Time(args, cache);
-        var cached = Median(Enumerable.Range(0, Runs).Select(_ => Time(args, cache)));
+        var cached = Results.Median(Enumerable.Range(0, Runs).Select(_ => Time(args, cache)));
         Console.WriteLine($"{"built-in proposal (no script)",-32} {none,6:0.00} s");
         Console.WriteLine($"{"script, empty cache",-32} {cold,6:0.00} s   target 3 s, ratio {cold / 3:0.00}");
         Console.WriteLine($"{"script, cached",-32} {cached,6:0.00} s   target 1 s, ratio {cached / 1:0.00}");
@@ -41,12 +40,4 @@ public static class Startup
         if (p.ExitCode != 0) throw new InvalidOperationException($"lockstep {args} exited {p.ExitCode}: {error}");
         return clock.Elapsed.TotalSeconds;
     }
-
-    private static double Median(IEnumerable<double> xs)
-    {
-        var s = xs.OrderBy(x => x).ToList();
-        return s[s.Count / 2];
-    }
-
-    private static string Repository([CallerFilePath] string here = "") => Path.GetFullPath(Path.Combine(Path.GetDirectoryName(here)!, "..", ".."));
 }

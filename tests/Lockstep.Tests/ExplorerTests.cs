@@ -92,10 +92,11 @@ public class ExplorerTests
     public void AFallbackFindingIsShrunkToOneThatReplays()
     {
         var model = LastThreadClaimsFirst();
-        var r = Explorer.Explore(model, new DporStrategy(), Budget(() => new PctStrategy(seed: 1, depth: 3, executions: long.MaxValue)));
-        var v = Assert.Single(r.Violations);
+        var budget = Budget(() => new PctStrategy(seed: 1, depth: 3, executions: long.MaxValue));
+        var found = Assert.Single(Explorer.Explore(model, new DporStrategy(), budget with { Shrink = false }).Violations);
+        var v = Assert.Single(Explorer.Explore(model, new DporStrategy(), budget).Violations);
         Assert.Equal("pct(d=3, seed=1)", v.FoundBy);
-        Assert.Equal(0, v.Preemptions);   // main waits in its join: t7 may simply go first
+        Assert.InRange(v.Preemptions, 0, found.Preemptions);
         Assert.Equal("last-first", Assert.Single(Explorer.Replay(model, v.Token).Violations).Kind);
     }
 
