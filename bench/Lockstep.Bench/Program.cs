@@ -21,6 +21,7 @@ public static class Program
                 return Breakdown.Run();
             case "startup":
                 return Startup.Run();
+            case "stepcost": return StepCost.Run(args.Length > 1 ? args[1] : null);
             case "bdn":
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
                 return 0;
