@@ -94,12 +94,15 @@ internal interface IStateMachineBox
     Action MoveNextAction { get; }
 }
 
+// MoveNextAction is a delegate to the box's own MoveNext, which runs the state machine in place: a delegate made from
+// StateMachine.MoveNext directly would box a copy of the (struct) state machine and run that copy instead.
 internal sealed class StateMachineBox<TStateMachine> : SimTask, IStateMachineBox
     where TStateMachine : IAsyncStateMachine
 {
     public TStateMachine StateMachine = default!;
     private Action? _moveNext;
-    public Action MoveNextAction => _moveNext ??= StateMachine.MoveNext;
+    public Action MoveNextAction => _moveNext ??= MoveNext;
+    private void MoveNext() => StateMachine.MoveNext();
 }
 
 internal sealed class StateMachineBox<TStateMachine, T> : SimTask<T>, IStateMachineBox
@@ -107,7 +110,8 @@ internal sealed class StateMachineBox<TStateMachine, T> : SimTask<T>, IStateMach
 {
     public TStateMachine StateMachine = default!;
     private Action? _moveNext;
-    public Action MoveNextAction => _moveNext ??= StateMachine.MoveNext;
+    public Action MoveNextAction => _moveNext ??= MoveNext;
+    private void MoveNext() => StateMachine.MoveNext();
 }
 
 public struct SimTaskMethodBuilder
