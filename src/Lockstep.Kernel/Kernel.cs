@@ -114,7 +114,7 @@ public readonly struct KernelFunction : IDisposable
     {
         var task = Api.current;
         task.stack.Add(name);
-        if (Sim.Tracing) Sim.Emit(new FunctionEntered(name, task.stack.Count - 1));
+        if (task.Tracing) Sim.Emit(new FunctionEntered(name, task.stack.Count - 1));
         return new KernelFunction(task);
     }
 
@@ -122,7 +122,7 @@ public readonly struct KernelFunction : IDisposable
     public void Dispose()
     {
         var stack = _task.stack;
-        if (Sim.Tracing) Sim.Emit(new FunctionLeft(stack[^1], stack.Count - 1));
+        if (_task.Tracing) Sim.Emit(new FunctionLeft(stack[^1], stack.Count - 1));
         stack.RemoveAt(stack.Count - 1);
     }
 }
