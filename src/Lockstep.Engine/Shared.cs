@@ -10,12 +10,20 @@ namespace Lockstep.Engine;
 public sealed class Shared<T> : SimObject
 {
     private T _value;
-    private readonly List<T>? _valueBefore;
+
+    // The value history exploration asks for (GuardHeldBefore), kept only when the strategy needs it: how many accesses
+    // there were, and for each access that could change the value (every one but a read), its index and the value it
+    // found. Reads change nothing, so the value before any access is the one the first such access from it on found,
+    // or the current value if there is none.
+    private readonly bool _recordsHistory;
+    private int _accesses;
+    private (int Access, T Before)[]? _changes;
+    private int _changeCount;
 
     public Shared(string name, T initial = default!) : base(name)
     {
         _value = initial;
-        if (Execution.RecordsValueHistory) _valueBefore = new List<T>();
+        _recordsHistory = Execution.RecordsValueHistory;
     }
 
     /// <summary>The value without a scheduling point: for checkers and reports, never for model logic.</summary>
@@ -49,12 +57,35 @@ public sealed class Shared<T> : SimObject
 
     internal override bool GuardHolds(object guard) => ((Func<T, bool>)guard)(_value);
 
-    internal override bool GuardHeldBefore(int access, object guard) => ((Func<T, bool>)guard)(_valueBefore![access]);
+    internal override bool GuardHeldBefore(int access, object guard) => ((Func<T, bool>)guard)(ValueBefore(access));
+
+    /// <summary>The value just before this object's <paramref name="access"/>-th access (one that happened).</summary>
+    private T ValueBefore(int access)
+    {
+        if (!_recordsHistory || access >= _accesses) throw new ArgumentOutOfRangeException(nameof(access));
+        int lo = 0, hi = _changeCount;   // the first change at or after access
+        while (lo < hi)
+        {
+            var mid = (lo + hi) >> 1;
+            if (_changes![mid].Access < access) lo = mid + 1;
+            else hi = mid;
+        }
+        return lo < _changeCount ? _changes![lo].Before : _value;
+    }
+
+    private void Record(OpCode code, T before)
+    {
+        var access = _accesses++;
+        if (code == OpCode.Read) return;
+        if (_changes == null) _changes = new (int, T)[4];
+        else if (_changeCount == _changes.Length) Array.Resize(ref _changes, _changeCount * 2);
+        _changes[_changeCount++] = (access, before);
+    }
 
     internal T Apply(OpCode code, T operand, T expected, Func<T, T>? update)
     {
         var old = _value;
-        _valueBefore?.Add(old);
+        if (_recordsHistory) Record(code, old);
         switch (code)
         {
             case OpCode.Write:

@@ -62,6 +62,25 @@ public class SimTask<T> : SimTask
         t.SetCompleted(null);
         return t;
     }
+
+    /// <summary>
+    /// What an async method that completed without suspending returns: a shared completed task for the results model
+    /// code returns most (false and true, the ints -1 to 14), a new one otherwise. A completed task is never awaited on
+    /// (its awaiter is complete), so sharing one changes nothing.
+    /// </summary>
+    internal static SimTask<T> CompletedWith(T value)
+    {
+        if (typeof(T) == typeof(bool)) return (SimTask<T>)(object)((bool)(object)value! ? CompletedTasks.True : CompletedTasks.False);
+        if (typeof(T) == typeof(int) && (int)(object)value! is >= -1 and <= 14) return (SimTask<T>)(object)CompletedTasks.Ints[(int)(object)value! + 1];
+        return FromValue(value);
+    }
+}
+
+internal static class CompletedTasks
+{
+    public static readonly SimTask<bool> False = SimTask<bool>.FromValue(false);
+    public static readonly SimTask<bool> True = SimTask<bool>.FromValue(true);
+    public static readonly SimTask<int>[] Ints = Enumerable.Range(-1, 16).Select(SimTask<int>.FromValue).ToArray();
 }
 
 public readonly struct SimTaskAwaiter : ICriticalNotifyCompletion
@@ -94,12 +113,15 @@ internal interface IStateMachineBox
     Action MoveNextAction { get; }
 }
 
+// MoveNextAction is a delegate to the box's own MoveNext, which runs the state machine in place: a delegate made from
+// StateMachine.MoveNext directly would box a copy of the (struct) state machine and run that copy instead.
 internal sealed class StateMachineBox<TStateMachine> : SimTask, IStateMachineBox
     where TStateMachine : IAsyncStateMachine
 {
     public TStateMachine StateMachine = default!;
     private Action? _moveNext;
-    public Action MoveNextAction => _moveNext ??= StateMachine.MoveNext;
+    public Action MoveNextAction => _moveNext ??= MoveNext;
+    private void MoveNext() => StateMachine.MoveNext();
 }
 
 internal sealed class StateMachineBox<TStateMachine, T> : SimTask<T>, IStateMachineBox
@@ -107,7 +129,8 @@ internal sealed class StateMachineBox<TStateMachine, T> : SimTask<T>, IStateMach
 {
     public TStateMachine StateMachine = default!;
     private Action? _moveNext;
-    public Action MoveNextAction => _moveNext ??= StateMachine.MoveNext;
+    public Action MoveNextAction => _moveNext ??= MoveNext;
+    private void MoveNext() => StateMachine.MoveNext();
 }
 
 public struct SimTaskMethodBuilder
@@ -168,7 +191,7 @@ public struct SimTaskMethodBuilder<T>
 
     public void SetResult(T result)
     {
-        if (_task == null) _task = SimTask<T>.FromValue(result);
+        if (_task == null) _task = SimTask<T>.CompletedWith(result);
         else
         {
             _task.Result = result;

@@ -18,9 +18,5 @@ public static partial class Api
     /// <summary>The running task.</summary>
     public static TaskStruct current => (TaskStruct)(Sim.CurrentThread.Tag ?? throw new InvalidOperationException("the running thread is not a kernel task"));
 
-    private static KernelConfig Config => current.Kernel.Config;
-
-    private static Lockdep lockdep => current.Kernel.Lockdep;
-
     private static string Caller(TaskStruct t) => t.stack.Count > 0 ? t.stack[^1] : t.comm;
 }

@@ -27,6 +27,9 @@ public sealed class Kernel
 
     private LockdepMap? _softirq_ctrl_lock;
 
+    /// <summary>might_sleep splats formatted so far in this run (<see cref="Api.MightReschedSplat"/>).</summary>
+    internal List<Api.MightReschedSplat> MightReschedSplats { get; } = new();
+
     /// <summary>The model entry point for the explorer: runs <paramref name="init"/> as the boot task (swapper/0).</summary>
     public Func<SimTask> Boot(Func<SimTask> init) => () =>
     {
@@ -114,7 +117,7 @@ public readonly struct KernelFunction : IDisposable
     {
         var task = Api.current;
         task.stack.Add(name);
-        if (Sim.Tracing) Sim.Emit(new FunctionEntered(name, task.stack.Count - 1));
+        if (task.Tracing) Sim.Emit(new FunctionEntered(name, task.stack.Count - 1));
         return new KernelFunction(task);
     }
 
@@ -122,7 +125,7 @@ public readonly struct KernelFunction : IDisposable
     public void Dispose()
     {
         var stack = _task.stack;
-        if (Sim.Tracing) Sim.Emit(new FunctionLeft(stack[^1], stack.Count - 1));
+        if (_task.Tracing) Sim.Emit(new FunctionLeft(stack[^1], stack.Count - 1));
         stack.RemoveAt(stack.Count - 1);
     }
 }

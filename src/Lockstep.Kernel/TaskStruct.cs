@@ -22,7 +22,13 @@ public sealed class TaskStruct
         comm_ = comm;
         this.pid = pid;
         __state = new Shared<int>($"{comm}/{pid}.__state", TaskState.TASK_RUNNING);
+        _execution = Sim.Execution;
     }
+
+    private readonly Execution _execution;
+
+    /// <summary>Whether the task's execution records a trace (<see cref="Sim.Tracing"/> without looking the execution up).</summary>
+    internal bool Tracing => _execution.Tracing;
 
     public Kernel Kernel { get; }
 

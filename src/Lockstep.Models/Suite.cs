@@ -119,8 +119,9 @@ public static class Suite
                     results[i] = run;
                     done?.Invoke(run);
                     completed[i] = true;
+                    // under the lock: once the loop below sees the last job completed it returns and disposes the event
+                    finished.Set();
                 }
-                finished.Set();
             }) { IsBackground = true, Name = $"lockstep job {i}" };
             running.Add(i);
             thread.Start();

@@ -82,16 +82,16 @@ public static partial class Api
         var t = current;
         if (irq) t.irqs_disabled = true;
         t.preempt_count++;
-        lockdep.Acquire(t, lk.Class, lk, 0, false, site);
-        if (Sim.Tracing) LockOp(t, irq ? "raw_spin_lock_irq" : "raw_spin_lock", lk, LockMode.Write, LockOutcome.Acquired);
+        t.Kernel.Lockdep.Acquire(t, lk.Class, lk, 0, false, site);
+        if (t.Tracing) LockOp(t, irq ? "raw_spin_lock_irq" : "raw_spin_lock", lk, LockMode.Write, LockOutcome.Acquired);
         await lk.LockExclusive();
     }
 
     private static async SimTask RawUnlock(KernelLock lk, bool irq, string site)
     {
         var t = current;
-        lockdep.Release(t, lk.Class, lk, site);
-        if (Sim.Tracing) LockOp(t, irq ? "raw_spin_unlock_irq" : "raw_spin_unlock", lk, LockMode.Write, LockOutcome.Released);
+        t.Kernel.Lockdep.Release(t, lk.Class, lk, site);
+        if (t.Tracing) LockOp(t, irq ? "raw_spin_unlock_irq" : "raw_spin_unlock", lk, LockMode.Write, LockOutcome.Released);
         await lk.UnlockExclusive();
         t.preempt_count--;
         if (irq) t.irqs_disabled = false;
@@ -105,11 +105,11 @@ public static partial class Api
         if (await lk.TryLockExclusive() != 0)
         {
             t.preempt_count--;
-            if (Sim.Tracing) LockOp(t, "raw_spin_trylock", lk, LockMode.Write, LockOutcome.TrylockFailed);
+            if (t.Tracing) LockOp(t, "raw_spin_trylock", lk, LockMode.Write, LockOutcome.TrylockFailed);
             return false;
         }
-        if (Sim.Tracing) LockOp(t, "raw_spin_trylock", lk, LockMode.Write, LockOutcome.TrylockSucceeded);
-        lockdep.Acquire(t, lk.Class, lk, 0, true, site);
+        if (t.Tracing) LockOp(t, "raw_spin_trylock", lk, LockMode.Write, LockOutcome.TrylockSucceeded);
+        t.Kernel.Lockdep.Acquire(t, lk.Class, lk, 0, true, site);
         return true;
     }
 
@@ -121,11 +121,11 @@ public static partial class Api
     private static async SimTask ConfigLock(KernelLock lk, string function, int read, bool irq, int rtLine, string rtFunction, string site)
     {
         var t = current;
-        if (Sim.Tracing) LockOp(t, function, lk, read == 0 ? LockMode.Write : LockMode.Read, LockOutcome.Acquired);
-        if (Config.PREEMPT_RT)
+        if (t.Tracing) LockOp(t, function, lk, read == 0 ? LockMode.Write : LockMode.Read, LockOutcome.Acquired);
+        if (t.Kernel.Config.PREEMPT_RT)
         {
-            lockdep.Acquire(t, lk.Class, lk, read, false, site);
-            rtlock_might_resched("kernel/locking/spinlock_rt.c", rtLine, rtFunction, lk.Class);
+            t.Kernel.Lockdep.Acquire(t, lk.Class, lk, read, false, site);
+            rtlock_might_resched(t, "kernel/locking/spinlock_rt.c", rtLine, rtFunction, lk.Class);
             await (read == 0 ? lk.LockExclusive() : lk.LockShared());
             RtLockHeld(t);
         }
@@ -133,7 +133,7 @@ public static partial class Api
         {
             if (irq) t.irqs_disabled = true;
             t.preempt_count++;
-            lockdep.Acquire(t, lk.Class, lk, read, false, site);
+            t.Kernel.Lockdep.Acquire(t, lk.Class, lk, read, false, site);
             await (read == 0 ? lk.LockExclusive() : lk.LockShared());
         }
     }
@@ -141,10 +141,10 @@ public static partial class Api
     private static async SimTask ConfigUnlock(KernelLock lk, string function, bool shared, bool irq, string site)
     {
         var t = current;
-        lockdep.Release(t, lk.Class, lk, site);
-        if (Sim.Tracing) LockOp(t, function, lk, shared ? LockMode.Read : LockMode.Write, LockOutcome.Released);
+        t.Kernel.Lockdep.Release(t, lk.Class, lk, site);
+        if (t.Tracing) LockOp(t, function, lk, shared ? LockMode.Read : LockMode.Write, LockOutcome.Released);
         await (shared ? lk.UnlockShared() : lk.UnlockExclusive());
-        if (Config.PREEMPT_RT) RtLockReleased(t);
+        if (t.Kernel.Config.PREEMPT_RT) RtLockReleased(t);
         else
         {
             t.preempt_count--;
@@ -166,10 +166,10 @@ public static partial class Api
     }
 
     /// <summary>rtlock_might_resched: __might_resched with the RCU nesting of the RT locks already held as allowance.</summary>
-    private static void rtlock_might_resched(string file, int line, string function, LockClass taking)
+    private static void rtlock_might_resched(TaskStruct t, string file, int line, string function, LockClass taking)
     {
-        var depth = Config.PreemptRcu ? current.rcu_read_lock_nesting : 0;
-        __might_resched(file, line, depth << MIGHT_RESCHED_RCU_SHIFT, taking, [function]);
+        var depth = t.Kernel.Config.PreemptRcu ? t.rcu_read_lock_nesting : 0;
+        __might_resched(t, file, line, depth << MIGHT_RESCHED_RCU_SHIFT, taking, [function]);
     }
 
     public static async SimTask<bool> mutex_trylock(KernelLock lk, [CallerMemberName] string site = "")
@@ -177,11 +177,11 @@ public static partial class Api
         var t = current;
         if (await lk.TryLockExclusive() != 0)
         {
-            if (Sim.Tracing) LockOp(t, "mutex_trylock", lk, LockMode.Write, LockOutcome.TrylockFailed);
+            if (t.Tracing) LockOp(t, "mutex_trylock", lk, LockMode.Write, LockOutcome.TrylockFailed);
             return false;
         }
-        if (Sim.Tracing) LockOp(t, "mutex_trylock", lk, LockMode.Write, LockOutcome.TrylockSucceeded);
-        lockdep.Acquire(t, lk.Class, lk, 0, true, site);
+        if (t.Tracing) LockOp(t, "mutex_trylock", lk, LockMode.Write, LockOutcome.TrylockSucceeded);
+        t.Kernel.Lockdep.Acquire(t, lk.Class, lk, 0, true, site);
         return true;
     }
 
@@ -193,29 +193,29 @@ public static partial class Api
         var before = await (shared ? sem.TryLockShared() : sem.TryLockExclusive());
         if (shared ? before < 0 : before != 0)
         {
-            if (Sim.Tracing) LockOp(t, "down_read_trylock", sem, mode, LockOutcome.TrylockFailed);
+            if (t.Tracing) LockOp(t, "down_read_trylock", sem, mode, LockOutcome.TrylockFailed);
             return false;
         }
-        if (Sim.Tracing) LockOp(t, "down_read_trylock", sem, mode, LockOutcome.TrylockSucceeded);
-        lockdep.Acquire(t, sem.Class, sem, shared ? 1 : 0, true, site);
+        if (t.Tracing) LockOp(t, "down_read_trylock", sem, mode, LockOutcome.TrylockSucceeded);
+        t.Kernel.Lockdep.Acquire(t, sem.Class, sem, shared ? 1 : 0, true, site);
         return true;
     }
 
     /// <summary>A sleeping lock on every kernel: might_sleep at the function's site, lockdep, then block until it is free.</summary>
     private static async SimTask SleepingLock(KernelLock lk, string file, int line, string function, int read, string site)
     {
-        __might_resched(file, line, 0, lk.Class, ["__might_sleep", function]);
         var t = current;
-        lockdep.Acquire(t, lk.Class, lk, read, false, site);
-        if (Sim.Tracing) LockOp(t, function, lk, read == 0 ? LockMode.Write : LockMode.Read, LockOutcome.Acquired);
+        __might_resched(t, file, line, 0, lk.Class, ["__might_sleep", function]);
+        t.Kernel.Lockdep.Acquire(t, lk.Class, lk, read, false, site);
+        if (t.Tracing) LockOp(t, function, lk, read == 0 ? LockMode.Write : LockMode.Read, LockOutcome.Acquired);
         await (read == 0 ? lk.LockExclusive() : lk.LockShared());
     }
 
     private static async SimTask SleepingUnlock(KernelLock lk, string function, bool shared, string site)
     {
         var t = current;
-        lockdep.Release(t, lk.Class, lk, site);
-        if (Sim.Tracing) LockOp(t, function, lk, shared ? LockMode.Read : LockMode.Write, LockOutcome.Released);
+        t.Kernel.Lockdep.Release(t, lk.Class, lk, site);
+        if (t.Tracing) LockOp(t, function, lk, shared ? LockMode.Read : LockMode.Write, LockOutcome.Released);
         await (shared ? lk.UnlockShared() : lk.UnlockExclusive());
     }
 
@@ -230,30 +230,30 @@ public static partial class Api
     public static void lock_map_acquire(LockdepMap map, [CallerMemberName] string site = "")
     {
         var t = current;
-        if (Sim.Tracing) MapOp(t, "lock_map_acquire", map, LockMode.Write, LockOutcome.Acquired);
-        lockdep.Acquire(t, map.Class, map, 0, false, site);
+        if (t.Tracing) MapOp(t, "lock_map_acquire", map, LockMode.Write, LockOutcome.Acquired);
+        t.Kernel.Lockdep.Acquire(t, map.Class, map, 0, false, site);
     }
 
     public static void lock_map_acquire_read(LockdepMap map, [CallerMemberName] string site = "")
     {
         var t = current;
-        if (Sim.Tracing) MapOp(t, "lock_map_acquire_read", map, LockMode.Read, LockOutcome.Acquired);
-        lockdep.Acquire(t, map.Class, map, 2, false, site);
+        if (t.Tracing) MapOp(t, "lock_map_acquire_read", map, LockMode.Read, LockOutcome.Acquired);
+        t.Kernel.Lockdep.Acquire(t, map.Class, map, 2, false, site);
     }
 
     public static void lock_map_release(LockdepMap map, [CallerMemberName] string site = "")
     {
         var t = current;
-        if (Sim.Tracing) MapOp(t, "lock_map_release", map, LockMode.Write, LockOutcome.Released);
-        lockdep.Release(t, map.Class, map, site);
+        if (t.Tracing) MapOp(t, "lock_map_release", map, LockMode.Write, LockOutcome.Released);
+        t.Kernel.Lockdep.Release(t, map.Class, map, site);
     }
 
     /// <summary>lock_sync: an exclusive acquisition that is validated and released at once (§4.5).</summary>
     public static void lock_map_sync(LockdepMap map, [CallerMemberName] string site = "")
     {
         var t = current;
-        if (Sim.Tracing) MapOp(t, "lock_map_sync", map, LockMode.Write, LockOutcome.Synced);
-        lockdep.Acquire(t, map.Class, map, 0, false, site, sync: true);
+        if (t.Tracing) MapOp(t, "lock_map_sync", map, LockMode.Write, LockOutcome.Synced);
+        t.Kernel.Lockdep.Acquire(t, map.Class, map, 0, false, site, sync: true);
     }
 
     private static void MapOp(TaskStruct t, string call, LockdepMap map, LockMode mode, LockOutcome outcome)
@@ -261,7 +261,8 @@ public static partial class Api
 
     public static void lockdep_assert_held(KernelLock lk)
     {
-        if (current.Kernel.Config.PROVE_LOCKING && !current.held_locks.Any(h => ReferenceEquals(h.Instance, lk)))
+        var t = current;
+        if (t.Kernel.Config.PROVE_LOCKING && !t.held_locks.Any(h => ReferenceEquals(h.Instance, lk)))
             Sim.Report(KernelLog.Warning("assert-held", $"WARNING: lockdep_assert_held({lk.Name}) failed", lk.Name));
     }
 }

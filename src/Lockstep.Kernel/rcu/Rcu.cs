@@ -14,14 +14,14 @@ public static partial class Api
     {
         var t = current;
         RcuReadLock(t);
-        if (Sim.Tracing) Context(t, "rcu_read_lock", ContextSection.Rcu, opens: true, RcuDepth(t));
+        if (t.Tracing) Context(t, "rcu_read_lock", ContextSection.Rcu, opens: true, RcuDepth(t));
     }
 
     public static void rcu_read_unlock()
     {
         var t = current;
         RcuReadUnlock(t);
-        if (Sim.Tracing) Context(t, "rcu_read_unlock", ContextSection.Rcu, opens: false, RcuDepth(t));
+        if (t.Tracing) Context(t, "rcu_read_unlock", ContextSection.Rcu, opens: false, RcuDepth(t));
     }
 
     private static void RcuReadLock(TaskStruct t)

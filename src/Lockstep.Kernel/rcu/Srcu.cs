@@ -61,7 +61,7 @@ public static class Srcu
     {
         var t = current;
         t.Kernel.Lockdep.Acquire(t, ssp.dep_map.Class, ssp.dep_map, 2, false, site);
-        if (Sim.Tracing) Emit(t, SrcuOp.ReadLock, ssp);
+        if (t.Tracing) Emit(t, SrcuOp.ReadLock, ssp);
         var before = await ReaderOf(t, ssp).State.Update(static r => r with { Next = r.Next + 1, Active = r.Active.Add(r.Next) });
         return (int)before.Next;
     }
@@ -70,9 +70,10 @@ public static class Srcu
     {
         var t = current;
         t.Kernel.Lockdep.Release(t, ssp.dep_map.Class, ssp.dep_map, site);
-        if (Sim.Tracing) Emit(t, SrcuOp.ReadUnlock, ssp);
+        if (t.Tracing) Emit(t, SrcuOp.ReadUnlock, ssp);
         var reader = ReaderOf(t, ssp);
-        Sim.Assert(reader.State.Peek.Active.Contains(idx), $"srcu_read_unlock({ssp.Name}, {idx}) by {t}, which holds no such section");
+        if (!reader.State.Peek.Active.Contains(idx))   // the message is formatted only when the assertion fails
+            Sim.Assert(false, $"srcu_read_unlock({ssp.Name}, {idx}) by {t}, which holds no such section");
         await reader.State.Update(r => r with { Active = r.Active.Remove(idx) });
     }
 

@@ -16,28 +16,28 @@ public static partial class Api
     {
         var t = current;
         t.preempt_count++;
-        if (Sim.Tracing) Context(t, "preempt_disable", ContextSection.Preempt, opens: true, t.preempt_count & 0xff);
+        if (t.Tracing) Context(t, "preempt_disable", ContextSection.Preempt, opens: true, t.preempt_count & 0xff);
     }
 
     public static void preempt_enable()
     {
         var t = current;
         t.preempt_count--;
-        if (Sim.Tracing) Context(t, "preempt_enable", ContextSection.Preempt, opens: false, t.preempt_count & 0xff);
+        if (t.Tracing) Context(t, "preempt_enable", ContextSection.Preempt, opens: false, t.preempt_count & 0xff);
     }
 
     public static void local_irq_disable()
     {
         var t = current;
         t.irqs_disabled = true;
-        if (Sim.Tracing) Context(t, "local_irq_disable", ContextSection.Irq, opens: true, 1);
+        if (t.Tracing) Context(t, "local_irq_disable", ContextSection.Irq, opens: true, 1);
     }
 
     public static void local_irq_enable()
     {
         var t = current;
         t.irqs_disabled = false;
-        if (Sim.Tracing) Context(t, "local_irq_enable", ContextSection.Irq, opens: false, 0);
+        if (t.Tracing) Context(t, "local_irq_enable", ContextSection.Irq, opens: false, 0);
     }
 
     /// <summary>
@@ -51,18 +51,18 @@ public static partial class Api
     public static void local_bh_disable()
     {
         var t = current;
-        if (!Config.PREEMPT_RT) t.preempt_count += SOFTIRQ_DISABLE_OFFSET;
+        if (!t.Kernel.Config.PREEMPT_RT) t.preempt_count += SOFTIRQ_DISABLE_OFFSET;
         else if (t.softirq_disable_cnt == 0 && t.preemptible())
         {
             using var fn = KernelFunction.Enter("__local_bh_disable_ip");
             t.migration_disabled++;   // local_lock(&softirq_ctrl.lock): migrate_disable(); spin_lock(this_cpu_ptr(...))
-            lockdep.Acquire(t, t.Kernel.softirq_ctrl_lock.Class, t.Kernel.softirq_ctrl_lock, 0, false, "__local_bh_disable_ip");
-            rtlock_might_resched("kernel/locking/spinlock_rt.c", 48, "rt_spin_lock", t.Kernel.softirq_ctrl_lock.Class);
+            t.Kernel.Lockdep.Acquire(t, t.Kernel.softirq_ctrl_lock.Class, t.Kernel.softirq_ctrl_lock, 0, false, "__local_bh_disable_ip");
+            rtlock_might_resched(t, "kernel/locking/spinlock_rt.c", 48, "rt_spin_lock", t.Kernel.softirq_ctrl_lock.Class);
             RtLockHeld(t);
             RcuReadLock(t);
         }
         t.softirq_disable_cnt++;
-        if (Sim.Tracing) Context(t, "local_bh_disable", ContextSection.BottomHalf, opens: true, t.softirq_disable_cnt);
+        if (t.Tracing) Context(t, "local_bh_disable", ContextSection.BottomHalf, opens: true, t.softirq_disable_cnt);
     }
 
     /// <summary>__local_bh_enable_ip: the reverse; on RT the last exit of a preemptible task drops rcu_read_lock and the local lock.</summary>
@@ -70,22 +70,22 @@ public static partial class Api
     {
         var t = current;
         t.softirq_disable_cnt--;
-        if (!Config.PREEMPT_RT) t.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
+        if (!t.Kernel.Config.PREEMPT_RT) t.preempt_count -= SOFTIRQ_DISABLE_OFFSET;
         else if (t.softirq_disable_cnt == 0 && t.preemptible())
         {
             RcuReadUnlock(t);
-            lockdep.Release(t, t.Kernel.softirq_ctrl_lock.Class, t.Kernel.softirq_ctrl_lock, "__local_bh_enable_ip");   // local_unlock
+            t.Kernel.Lockdep.Release(t, t.Kernel.softirq_ctrl_lock.Class, t.Kernel.softirq_ctrl_lock, "__local_bh_enable_ip");   // local_unlock
             RtLockReleased(t);
             t.migration_disabled--;
         }
-        if (Sim.Tracing) Context(t, "local_bh_enable", ContextSection.BottomHalf, opens: false, t.softirq_disable_cnt);
+        if (t.Tracing) Context(t, "local_bh_enable", ContextSection.BottomHalf, opens: false, t.softirq_disable_cnt);
     }
 
     public static void non_block_start()
     {
         var t = current;
         t.non_block_count++;
-        if (Sim.Tracing) Context(t, "non_block_start", ContextSection.NonBlock, opens: true, t.non_block_count);
+        if (t.Tracing) Context(t, "non_block_start", ContextSection.NonBlock, opens: true, t.non_block_count);
     }
 
     public static void non_block_end()
@@ -93,26 +93,26 @@ public static partial class Api
         var t = current;
         if (t.non_block_count == 0)
         {
-            if (Sim.Tracing) Context(t, "non_block_end", ContextSection.NonBlock, opens: false, 0);
+            if (t.Tracing) Context(t, "non_block_end", ContextSection.NonBlock, opens: false, 0);
             Sim.Report(KernelLog.Warning("non-block-underflow", "WARNING: non_block_end() without non_block_start()", "non_block_end"));
             return;
         }
         t.non_block_count--;
-        if (Sim.Tracing) Context(t, "non_block_end", ContextSection.NonBlock, opens: false, t.non_block_count);
+        if (t.Tracing) Context(t, "non_block_end", ContextSection.NonBlock, opens: false, t.non_block_count);
     }
 
     public static void migrate_disable()
     {
         var t = current;
         t.migration_disabled++;
-        if (Sim.Tracing) Context(t, "migrate_disable", ContextSection.Migrate, opens: true, t.migration_disabled);
+        if (t.Tracing) Context(t, "migrate_disable", ContextSection.Migrate, opens: true, t.migration_disabled);
     }
 
     public static void migrate_enable()
     {
         var t = current;
         t.migration_disabled--;
-        if (Sim.Tracing) Context(t, "migrate_enable", ContextSection.Migrate, opens: false, t.migration_disabled);
+        if (t.Tracing) Context(t, "migrate_enable", ContextSection.Migrate, opens: false, t.migration_disabled);
     }
 
     private static void Context(TaskStruct t, string call, ContextSection section, bool opens, int count)
@@ -121,41 +121,121 @@ public static partial class Api
     // ---- might_sleep (§4.2) ----
 
     public static void might_sleep([CallerFilePath] string file = "", [CallerLineNumber] int line = 0)
-        => __might_resched(KernelSource(file), line, 0, "__might_sleep");
+    {
+        var t = current;
+        if (MightReschedSilent(t, 0)) return;   // the source path is only worked out for a splat
+        __might_resched(t, KernelSource(file), line, 0, null, ["__might_sleep"]);
+    }
 
     /// <summary>
     /// kernel/sched/core.c __might_resched: silent iff preempt_count + (rcu depth &lt;&lt; 8) == offsets, IRQs on and
     /// non_block_count == 0; else the splat of §4.2 (property S2).
     /// </summary>
-    public static void __might_resched(string file, int line, int offsets, params string[] innermost)
-        => __might_resched(file, line, offsets, null, innermost);
+    public static void __might_resched(string file, int line, int offsets, params ReadOnlySpan<string> innermost)
+        => __might_resched(current, file, line, offsets, null, innermost);
 
     /// <summary>
     /// __might_resched on the way into a sleeping lock: the report names the lock's class, so that two locks taken in one
     /// function are two findings (the kernel's splat prints the held locks, not the one being taken).
     /// </summary>
-    internal static void __might_resched(string file, int line, int offsets, LockClass? taking, string[] innermost)
+    internal static void __might_resched(TaskStruct t, string file, int line, int offsets, LockClass? taking, ReadOnlySpan<string> innermost)
     {
-        var t = current;
-        if (!Config.DEBUG_ATOMIC_SLEEP) return;
-        var rcuDepth = Config.PreemptRcu ? t.rcu_read_lock_nesting : 0;
-        if (t.preempt_count + (rcuDepth << MIGHT_RESCHED_RCU_SHIFT) == offsets && !t.irqs_disabled && t.non_block_count == 0)
-            return;
+        if (MightReschedSilent(t, offsets)) return;
+        var state = Kernel.State;
+        var splat = FormattedSplat(t, file, line, offsets, taking, innermost, state.TaintWarn);
+        state.TaintWarn = true;
+        Sim.Report(new KernelReport("might-sleep", splat.Headline, splat.Text, splat.Task, splat.Detail, t.Kernel.Config));
+    }
+
+    /// <summary>
+    /// The splat's strings: those of an earlier splat of this kernel with the same inputs (an RT exploration hits the same
+    /// splat execution after execution, and formatting each was half of what it allocated), else newly formatted.
+    /// </summary>
+    private static MightReschedSplat FormattedSplat(TaskStruct t, string file, int line, int offsets, LockClass? taking,
+        ReadOnlySpan<string> innermost, bool tainted)
+    {
+        var splats = t.Kernel.MightReschedSplats;
+        foreach (var known in splats)
+            if (known.Matches(t, file, line, offsets, taking, innermost, tainted)) return known;
+        var config = t.Kernel.Config;
+        var rcuDepth = config.PreemptRcu ? t.rcu_read_lock_nesting : 0;
         var sb = new StringBuilder();
         sb.AppendLine($"BUG: sleeping function called from invalid context at {file}:{line}");
         sb.AppendLine($"in_atomic(): {(t.in_atomic() ? 1 : 0)}, irqs_disabled(): {(t.irqs_disabled ? 1 : 0)}, non_block: {t.non_block_count}, pid: {t.pid}, name: {t.comm}");
         sb.AppendLine($"preempt_count: {t.preempt_count:x}, expected: {offsets & MIGHT_RESCHED_PREEMPT_MASK:x}");
-        if (Config.PreemptRcu)
+        if (config.PreemptRcu)
             sb.AppendLine($"RCU nest depth: {rcuDepth}, expected: {offsets >> MIGHT_RESCHED_RCU_SHIFT}");
-        if (Config.PROVE_LOCKING) t.Kernel.Lockdep.HeldLocks(sb, t);
+        if (config.PROVE_LOCKING) t.Kernel.Lockdep.HeldLocks(sb, t);
         sb.AppendLine(KernelLog.Banner(t));
         var frames = new List<string> { "__might_resched" };
         frames.AddRange(innermost);
         KernelLog.CallTrace(sb, t, frames.ToArray());
-        Kernel.State.TaintWarn = true;
         var culprit = innermost.Length > 0 ? innermost[^1] : "might_sleep";
-        Sim.Report(new KernelReport("might-sleep", $"BUG: sleeping function called from invalid context at {file}:{line}",
-            sb.ToString(), t.ToString(), taking != null ? $"{culprit}({taking.Name}) in {Caller(t)}" : $"{culprit} in {Caller(t)}", Config));
+        var splat = new MightReschedSplat(t, file, line, offsets, taking, innermost, tainted,
+            $"BUG: sleeping function called from invalid context at {file}:{line}", sb.ToString(),
+            taking != null ? $"{culprit}({taking.Name}) in {Caller(t)}" : $"{culprit} in {Caller(t)}");
+        if (splats.Count < MightReschedSplat.Kept) splats.Add(splat);
+        return splat;
+    }
+
+    /// <summary>Whether __might_resched stays silent for <paramref name="t"/> (no DEBUG_ATOMIC_SLEEP, or the context allows sleeping).</summary>
+    private static bool MightReschedSilent(TaskStruct t, int offsets)
+    {
+        var config = t.Kernel.Config;
+        if (!config.DEBUG_ATOMIC_SLEEP) return true;
+        var rcuDepth = config.PreemptRcu ? t.rcu_read_lock_nesting : 0;
+        return t.preempt_count + (rcuDepth << MIGHT_RESCHED_RCU_SHIFT) == offsets && !t.irqs_disabled && t.non_block_count == 0;
+    }
+
+    /// <summary>
+    /// A formatted might_sleep splat and everything its strings are made of: the call's file, line, offsets, lock and
+    /// frames; the task's pid, comm, preempt count, IRQ state, non_block count, RCU nesting, held locks (class, read,
+    /// site) and stack of modelled functions; and the taint flag the banner shows.
+    /// </summary>
+    internal sealed class MightReschedSplat
+    {
+        /// <summary>How many distinct splats a kernel keeps (a run has a handful).</summary>
+        public const int Kept = 64;
+
+        private readonly string _file, _comm;
+        private readonly int _line, _offsets, _pid, _preemptCount, _nonBlock, _rcuNesting;
+        private readonly bool _irqsDisabled, _tainted;
+        private readonly LockClass? _taking;
+        private readonly string[] _innermost, _stack;
+        private readonly (LockClass Class, int Read, string Site)[] _held;
+
+        public MightReschedSplat(TaskStruct t, string file, int line, int offsets, LockClass? taking, ReadOnlySpan<string> innermost,
+            bool tainted, string headline, string text, string detail)
+        {
+            (_file, _line, _offsets, _taking, _innermost, _tainted) = (file, line, offsets, taking, innermost.ToArray(), tainted);
+            (_comm, _pid, _preemptCount, _irqsDisabled, _nonBlock, _rcuNesting) =
+                (t.comm, t.pid, t.preempt_count, t.irqs_disabled, t.non_block_count, t.rcu_read_lock_nesting);
+            _stack = t.stack.ToArray();
+            _held = t.held_locks.Select(h => (h.Class, h.Read, h.Site)).ToArray();
+            (Headline, Text, Detail, Task) = (headline, text, detail, t.ToString());
+        }
+
+        public string Headline { get; }
+        public string Text { get; }
+        public string Detail { get; }
+        public string Task { get; }
+
+        public bool Matches(TaskStruct t, string file, int line, int offsets, LockClass? taking, ReadOnlySpan<string> innermost, bool tainted)
+        {
+            if (line != _line || offsets != _offsets || taking != _taking || tainted != _tainted || file != _file
+                || t.pid != _pid || t.preempt_count != _preemptCount || t.irqs_disabled != _irqsDisabled
+                || t.non_block_count != _nonBlock || t.rcu_read_lock_nesting != _rcuNesting || t.comm != _comm
+                || !innermost.SequenceEqual(_innermost) || t.stack.Count != _stack.Length || t.held_locks.Count != _held.Length)
+                return false;
+            for (var i = 0; i < _stack.Length; i++)
+                if (t.stack[i] != _stack[i]) return false;
+            for (var i = 0; i < _held.Length; i++)
+            {
+                var h = t.held_locks[i];
+                if (h.Class != _held[i].Class || h.Read != _held[i].Read || h.Site != _held[i].Site) return false;
+            }
+            return true;
+        }
     }
 
     /// <summary>schedule_debug: a voluntary sleep in atomic or non-blocking context (§4.3).</summary>
@@ -163,21 +243,20 @@ public static partial class Api
     {
         var t = current;
         if (t.in_atomic())
-            ScheduleBug($"BUG: scheduling while atomic: {t.comm}/{t.pid}/0x{t.preempt_count:x8}", "scheduling-while-atomic");
-        else if (t.non_block_count != 0 && Config.DEBUG_ATOMIC_SLEEP)
-            ScheduleBug($"BUG: scheduling in a non-blocking section: {t.comm}/{t.pid}/{t.non_block_count}", "scheduling-in-non-block");
+            ScheduleBug(t, $"BUG: scheduling while atomic: {t.comm}/{t.pid}/0x{t.preempt_count:x8}", "scheduling-while-atomic");
+        else if (t.non_block_count != 0 && t.Kernel.Config.DEBUG_ATOMIC_SLEEP)
+            ScheduleBug(t, $"BUG: scheduling in a non-blocking section: {t.comm}/{t.pid}/{t.non_block_count}", "scheduling-in-non-block");
     }
 
-    private static void ScheduleBug(string headline, string kind)
+    private static void ScheduleBug(TaskStruct t, string headline, string kind)
     {
-        var t = current;
         var sb = new StringBuilder();
         sb.AppendLine(headline);
-        if (Config.PROVE_LOCKING) t.Kernel.Lockdep.HeldLocks(sb, t);
+        if (t.Kernel.Config.PROVE_LOCKING) t.Kernel.Lockdep.HeldLocks(sb, t);
         sb.AppendLine(KernelLog.Banner(t));
         KernelLog.CallTrace(sb, t, "__schedule_bug", "__schedule", "schedule");
         Kernel.State.TaintWarn = true;
-        Sim.Report(new KernelReport(kind, headline, sb.ToString(), t.ToString(), Caller(t), Config));
+        Sim.Report(new KernelReport(kind, headline, sb.ToString(), t.ToString(), Caller(t), t.Kernel.Config));
     }
 
     private static string KernelSource(string path)

@@ -210,4 +210,38 @@ public class MightSleepTests
         Assert.Matches(@"#0: \S+ \(\(softirq_ctrl\.lock\)\)\{\+\.\+\.\}-\{3:3\}, at: __local_bh_disable_ip", splat.Text);
         Assert.Contains("(&cb->mutex){+.+.}-{4:4}, at: free_cb", Single(r, "invalid-wait-context").Text);
     }
+
+    /// <summary>
+    /// A kernel reuses a splat's strings only when everything they show is the same: the same call under another held
+    /// lock, in a later exploration of the same kernel, names that lock; the same splat again in one execution shows the
+    /// taint the first set.
+    /// </summary>
+    [Fact]
+    public void SplatTextFollowsHeldLocksAndTaint()
+    {
+        var k = new K(KernelConfig.Default);
+        static Func<K, SimTask> Under(string outer, int splats) => async k =>
+        {
+            var sl = new spinlock_t(k, outer);
+            await OneTask(k, "worker", 7, async () =>
+            {
+                await spin_lock(sl);
+                for (var i = 0; i < splats; i++) might_sleep();
+                await spin_unlock(sl);
+            });
+        };
+        var first = Single(Check(KernelConfig.Default, Under("&a", 1), k), "might-sleep");
+        var second = Single(Check(KernelConfig.Default, Under("&b", 1), k), "might-sleep");
+        Assert.Contains("(&a){+.+.}", first.Text);
+        Assert.Contains("(&b){+.+.}", second.Text);
+        Assert.DoesNotContain("(&a)", second.Text);
+
+        var twice = Under("&a", 2);
+        var token = Single(Check(KernelConfig.Default, twice, k), "might-sleep").Token;
+        var texts = Explorer.Replay(k.Boot(() => twice(k)), token).Violations.OfType<KernelReport>().Select(v => v.Text).ToList();
+        Assert.Equal(2, texts.Count);
+        Assert.Contains("Not tainted", texts[0]);
+        Assert.Contains("Tainted: G        W", texts[1]);
+        Assert.Equal(first.Text, texts[0]);
+    }
 }
