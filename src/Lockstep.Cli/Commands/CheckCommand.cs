@@ -39,7 +39,7 @@ public static class CheckCommand
             Console.WriteLine("usage: lockstep check [--patch FILE.csx|.dll ..] [--world FILE.csx|.dll ..]\n"
                 + "                      [--proposal ID,..] [--config default,rt] [--property S1,..] [--scenario ID,..] [--baseline ID|none]\n"
                 + "                      [--strategy dpor|random|pct] [--executions N] [--seed N] [--depth D] [--preemption-bound K]\n"
-                + "                      [--max-steps N] [--step-budget N] [--jobs N] [--stall-seconds N] [--time-limit SECONDS] [--json FILE|-] [--html FILE] [--sarif FILE]\n"
+                + "                      [--max-steps N] [--step-budget N] [--saturation PERCENT|off] [--jobs N] [--stall-seconds N] [--time-limit SECONDS] [--json FILE|-] [--html FILE] [--sarif FILE]\n"
                 + "                      [--fail-on-violation | --fail-on new|any] [--quiet | --verbose] [--shard I/N|auto/N --json FILE]");
             return 0;
         }
@@ -54,13 +54,14 @@ public static class CheckCommand
             throw new UsageException("--shard writes its result to --json FILE (and no --html or --sarif: lockstep merge writes those)");
 
         var clock = Stopwatch.StartNew();
-        var jobs = shard == null ? plan.Jobs : plan.Jobs.Where((_, k) => shard.Owns(k)).ToList();
+        var jobs = shard == null ? plan.Jobs : plan.JobsOf(shard);
         var runs = new ScenarioRun[jobs.Count];
         CheckProgress.Run(output.Verbosity, jobs.Count, o.Number("executions", DefaultExecutions, 1), unsafeProgress =>
         {
             var progress = new SynchronizedProgress(unsafeProgress);
             var all = Suite.RunAll(plan.Registry, jobs, plan.Strategy, p => plan.Budgets(p) with { Progress = progress.Executions }, parallelism, stallLimit,
-                started: i => progress.RunStarted(jobs[i].Proposal.Id, jobs[i].Config.Name, jobs[i].Scenario.Id), done: progress.RunFinished);
+                started: i => progress.RunStarted(jobs[i].Proposal.Id, jobs[i].Config.Name, jobs[i].Scenario.Id), done: progress.RunFinished,
+                saturation: plan.Saturation, found: (i, f) => progress.Found(jobs[i], f));
             all.ToArray().CopyTo(runs, 0);
         });
         if (shard == null) return Report(plan, runs, clock.Elapsed, output);
@@ -78,9 +79,14 @@ public static class CheckCommand
     /// first, also when it is not among the proposals checked), the properties, the baseline, --fail-on, the strategy and
     /// the budgets; and the model's fingerprint over all the jobs (Lockstep's version and the user files they run).
     /// </summary>
-    internal sealed record Plan(Registry Registry, IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> Jobs,
-        IReadOnlyList<string> Properties, Proposal? Baseline, string? FailOn, Func<IStrategy> Strategy, Func<Proposal, ExplorationOptions> Budgets)
+    internal sealed record Plan(Registry Registry, IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> Jobs, int Configs, int Scenarios,
+        IReadOnlyList<string> Properties, Proposal? Baseline, string? FailOn, Func<IStrategy> Strategy, Func<Proposal, ExplorationOptions> Budgets,
+        Saturation? Saturation)
     {
+        /// <summary>The shard's jobs, in job order (rows × configs × scenarios; <see cref="ShardId"/> partitions them).</summary>
+        public IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> JobsOf(ShardId shard)
+            => Jobs.Where((_, k) => shard.Owns(k / (Configs * Scenarios), k / Scenarios % Configs, k % Scenarios, Configs, Scenarios)).ToList();
+
         public string Fingerprint => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(
             string.Join("|", Jobs.Select(j => Registry.Fingerprint(j.Proposal, j.Scenario)).Prepend(Registry.Version)))))[..16].ToLowerInvariant();
 
@@ -99,7 +105,7 @@ public static class CheckCommand
             var budgets = StrategyOptions.Budgets(o, DefaultExecutions);
             var rows = baselineProposal == null ? proposals : proposals.Where(p => p != baselineProposal).Prepend(baselineProposal).ToList();
             var jobs = (from p in rows from c in configs from s in scenarios select (p, c, s)).ToList();
-            return new Plan(registry, jobs, properties, baselineProposal, failOn, strategy, budgets);
+            return new Plan(registry, jobs, configs.Count, scenarios.Count, properties, baselineProposal, failOn, strategy, budgets, StrategyOptions.Saturation(o));
         }
     }
 
@@ -167,9 +173,19 @@ public static class CheckCommand
         };
     }
 
-    /// <summary>Runs finish on several threads; the progress display sees one call at a time.</summary>
+    /// <summary>Runs finish on several threads; the progress display sees one call at a time, and each row's finding (property and signature) once.</summary>
     private sealed class SynchronizedProgress(ICheckProgress inner) : ICheckProgress
     {
+        private readonly HashSet<(string, string, string, string)> _announced = new();
+
+        public void Found((Proposal Proposal, KernelConfig Config, Scenario Scenario) job, Finding f) => Found(job.Proposal.Id, job.Config.Name, job.Scenario.Id, f);
+
+        public void Found(string proposal, string config, string scenario, Finding finding)
+        {
+            lock (inner)
+                if (_announced.Add((proposal, config, finding.Property, finding.Signature))) inner.Found(proposal, config, scenario, finding);
+        }
+
         public void RunStarted(string proposal, string config, string scenario) { lock (inner) inner.RunStarted(proposal, config, scenario); }
 
         public void Executions(long done) { lock (inner) inner.Executions(done); }

@@ -47,7 +47,7 @@ public static class MergeCommand
         var byJob = new Dictionary<string, (ShardFile File, ShardFile.RunJson Run)>();
         foreach (var s in shards)
         {
-            var expected = plan.Jobs.Where((_, k) => s.Shard.Owns(k)).Select(j => ShardFile.JobName(j.Proposal.Id, j.Config.Name, j.Scenario.Id));
+            var expected = plan.JobsOf(s.Shard).Select(j => ShardFile.JobName(j.Proposal.Id, j.Config.Name, j.Scenario.Id));
             if (!s.Jobs.SequenceEqual(expected)) throw new UsageException($"{s.Path}: its runs are not those of shard {s.Shard} of its check");
             foreach (var r in s.Runs) byJob[r.Job] = (s, r);
         }
