@@ -5,8 +5,8 @@ namespace Lockstep.Tests.Reporting;
 
 /// <summary>
 /// `check --shard I/N` + `merge` against one `check` process on a small selection (two proposals, compared, both
-/// configs, two scenarios: 8 runs): the same matrix and byte-identical JSON, timing aside; bad shards are refused with
-/// one line and exit 2.
+/// configs, two scenarios: 8 runs): the same matrix and byte-identical JSON, timing aside, as between --jobs 1 and 2;
+/// bad shards are refused with one line and exit 2.
 /// </summary>
 public class ShardTests : CommandLineTest
 {
@@ -48,6 +48,15 @@ public class ShardTests : CommandLineTest
             Assert.Equal(Timeless(matrix), Timeless(text));
             Assert.Equal(Timeless(json), Timeless(System.IO.File.ReadAllText(merged)));
         }
+    }
+
+    [Fact]
+    public void JobsDoNotChangeTheResult()
+    {
+        var (serial, serialMatrix) = One("--jobs", "1");
+        var (parallel, parallelMatrix) = One("--jobs", "2");
+        Assert.Equal(Timeless(serial), Timeless(parallel));
+        Assert.Equal(Timeless(serialMatrix), Timeless(parallelMatrix));
     }
 
     [Fact]
