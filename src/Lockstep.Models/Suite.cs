@@ -108,7 +108,8 @@ public static class Suite
     /// and independent); results come back in job order. <paramref name="started"/> and <paramref name="done"/> are told of
     /// each job (from the worker threads). A job whose model runs <paramref name="stallLimit"/> without finishing an
     /// execution (model code that never reaches a scheduling point: an endless loop in a patch, say) is abandoned: its
-    /// run is a model error, the other jobs go on, and its thread is left to die with the process.
+    /// run is a model error, the other jobs go on, and its thread is left to die with the process. Each run has the
+    /// <paramref name="saturation"/> rule (<see cref="Run"/>), and <paramref name="found"/> hears of its findings by job index.
     /// </summary>
     public static IReadOnlyList<ScenarioRun> RunAll(Registry registry, IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> jobs,
         Func<IStrategy> strategy, Func<Proposal, ExplorationOptions> options, int parallelism, TimeSpan stallLimit,

@@ -16,7 +16,9 @@ namespace Lockstep.Cli.Commands;
 /// run of the same config and scenario. Every verdict comes from exploring the model. Exit 0 when the run completed
 /// (violations are findings; bounded cells are not proofs but do not change the exit code); with --fail-on-violation
 /// or --fail-on any, 1 if anything was violated; with --fail-on new, 1 if a proposal has a finding its baseline has not;
-/// 3 if a model crashed (its cells are "unknown"; everything else is still printed).
+/// 3 if a model crashed (its cells are "unknown"; everything else is still printed). With --shard I/N it runs the shard's
+/// runs only and writes them to --json FILE for `lockstep merge` (<see cref="MergeCommand"/>), which reports the check
+/// (and gives its exit code); the shard exits 0 once its file is written.
 /// </summary>
 public static class CheckCommand
 {

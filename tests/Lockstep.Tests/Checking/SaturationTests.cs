@@ -10,7 +10,7 @@ namespace Lockstep.Tests.Checking;
 /// The saturation rule (<see cref="Saturation"/>): a phase that cannot prove anything stops once a window of its step
 /// budget and enough executions found nothing new; a new finding restarts the window; an unbounded DPOR phase is never cut.
 /// </summary>
-public class SaturationTests : CommandLineTest
+public sealed class SaturationTests : CommandLineTest
 {
     private static readonly Violation Something = new("assertion", "something");
 

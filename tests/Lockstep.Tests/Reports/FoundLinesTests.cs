@@ -4,7 +4,7 @@ using Lockstep.Tests.Scripting;
 namespace Lockstep.Tests.Reporting;
 
 /// <summary>`check` announces each finding when an execution first makes it, once per row, property and signature; not with --quiet.</summary>
-public class FoundLinesTests : CommandLineTest
+public sealed class FoundLinesTests : CommandLineTest
 {
     [Fact]
     public void EachFindingIsAnnouncedOnceWhenFoundBeforeItsRunEnds()

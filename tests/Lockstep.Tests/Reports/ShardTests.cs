@@ -8,7 +8,7 @@ namespace Lockstep.Tests.Reporting;
 /// configs, two scenarios: 8 runs): the same matrix and byte-identical JSON, timing aside, as between --jobs 1 and 2;
 /// bad shards are refused with one line and exit 2.
 /// </summary>
-public class ShardTests : CommandLineTest
+public sealed class ShardTests : CommandLineTest
 {
     private static readonly string[] Selection = { "check", "--proposal", "mainline,atomic-count", "--scenario", "munmap-vs-fault,oom-reap-vs-fault" };
 
