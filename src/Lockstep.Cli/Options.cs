@@ -34,6 +34,15 @@ public sealed class Options
 
     public bool Flag(string name) => _flags.Contains(name);
 
+    /// <summary>
+    /// The options given, but those <paramref name="excluded"/>, as arguments in one canonical order (by name, "--name=v1,v2"
+    /// or "--flag"): what two command lines that mean the same have in common, and <see cref="Parse"/> reads them back.
+    /// </summary>
+    public IReadOnlyList<string> Canonical(ISet<string> excluded)
+        => _values.Where(kv => !excluded.Contains(kv.Key)).Select(kv => $"--{kv.Key}={string.Join(",", kv.Value)}")
+            .Concat(_flags.Where(f => !excluded.Contains(f)).Select(f => $"--{f}"))
+            .OrderBy(a => a, StringComparer.Ordinal).ToList();
+
     public IReadOnlyList<string> All(string name) => _values.TryGetValue(name, out var v) ? v : Array.Empty<string>();
 
     public string? One(string name)

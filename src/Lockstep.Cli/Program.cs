@@ -9,6 +9,7 @@ public static class Program
         usage: lockstep <command> [options]
 
           check     every proposal × config × property over the scenarios; prints the verdict matrix
+          merge     SHARD.json..: the shards of one check (check --shard I/N) as that check's matrix and reports
           explain   TOKEN: the counterexample step by step, then the kernel-log report (--format lkml, --html FILE)
           graph     lockdep's dependency graph of a run as Graphviz DOT (SVG with dot), report cycles in red
           list      proposals, configs, scenarios and properties
@@ -31,12 +32,13 @@ public static class Program
             return args[0] switch
             {
                 "check" => CheckCommand.Run(rest),
+                "merge" => MergeCommand.Run(rest),
                 "explain" => ExplainCommand.Run(rest),
                 "graph" => GraphCommand.Run(rest),
                 "replay" => ReplayCommand.Run(rest),
                 "list" => ListCommand.Run(rest),
                 "demo" => DemoCommand.Run(rest),
-                _ => throw new UsageException($"unknown command '{args[0]}' (known: check, explain, graph, list, demo, replay)"),
+                _ => throw new UsageException($"unknown command '{args[0]}' (known: check, merge, explain, graph, list, demo, replay)"),
             };
         }
         catch (ScriptCompilationException e)

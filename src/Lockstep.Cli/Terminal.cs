@@ -30,6 +30,9 @@ public interface ICheckProgress
     void Executions(long done);
 
     void RunFinished(ScenarioRun run);
+
+    /// <summary>A finding no run of the check had made yet (by row, property and signature), when an execution first made it.</summary>
+    void Found(string proposal, string config, string scenario, Finding finding);
 }
 
 /// <summary>
@@ -64,7 +67,12 @@ public static class CheckProgress
         public void RunStarted(string proposal, string config, string scenario) { }
         public void Executions(long done) { }
         public void RunFinished(ScenarioRun run) { }
+        public void Found(string proposal, string config, string scenario, Finding finding) { }
     }
+
+    /// <summary>The line a new finding is announced with: "found S2 in mainline rt [oom-reap-vs-fault]: BUG: ... (SIGNATURE; token ...)".</summary>
+    internal static string FoundLine(string proposal, string config, string scenario, Finding f)
+        => $"found {f.Property} in {proposal} {config} [{scenario}]: {f.Violation.Message} ({f.Signature}; token {f.Token})";
 
     internal static string Line(int index, int total, ScenarioRun run)
     {
@@ -74,8 +82,8 @@ public static class CheckProgress
             : "violated " + string.Join(",", run.Findings.Select(f => f.Property).Distinct());
         var width = total.ToString().Length;
         return $"[{index.ToString().PadLeft(width)}/{total}] {run.Proposal.Id} × {run.Config.Name} × {run.Scenario.Id}: "
-             + $"{e.Executions} executions, {e.Steps} steps ({(e.Exhaustive ? "exhaustive" : run.ModelError != null ? "incomplete" : $"bounded: {e.Strategy} stopped at the {e.StoppedBy ?? "bound"}")}"
-             + (e.Fallback is { } f ? $", then {f.Executions} of {f.Strategy}" : "") + $") in {e.Elapsed.TotalSeconds:0.00} s, "
+             + $"{e.Executions} executions, {e.Steps} steps ({(e.Exhaustive ? "exhaustive" : run.ModelError != null ? "incomplete" : $"bounded: {e.Strategy} stopped at {(e.StoppedBy is { } by ? Lockstep.Reporting.BoundedRun.At(by) : "the bound")}")}"
+             + (e.Fallback is { } f ? $", then {f.Executions} of {f.Strategy}" + (f.StoppedBy == Saturation.Reason ? " to saturation" : "") : "") + $") in {e.Elapsed.TotalSeconds:0.00} s, "
              + $"{e.ExecutionsPerSecond:N0}/s; {verdict}";
     }
 
@@ -105,6 +113,8 @@ public static class CheckProgress
             if (verbosity == Verbosity.Verbose)
                 foreach (var f in run.Findings) Console.Error.WriteLine($"      {f.Property} {f.Violation.Message}\n        {f.Token}");
         }
+
+        public void Found(string proposal, string config, string scenario, Finding finding) => Console.Error.WriteLine(FoundLine(proposal, config, scenario, finding));
     }
 
     /// <summary>The live display: overall bar over the runs, description = current run and executions/s.</summary>
@@ -144,6 +154,9 @@ public static class CheckProgress
                     Terminal.Err.MarkupLine($"      [red]{Markup.Escape(f.Property)}[/] {Markup.Escape(f.Violation.Message)}\n        [grey]{Markup.Escape(f.Token)}[/]");
             }
         }
+
+        public void Found(string proposal, string config, string scenario, Finding finding)
+            => Terminal.Err.MarkupLine($"[red]{Markup.Escape(FoundLine(proposal, config, scenario, finding))}[/]");
 
         private void Describe(long done)
         {

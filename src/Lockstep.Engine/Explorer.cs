@@ -41,6 +41,15 @@ public sealed record ExplorationOptions
     /// <summary>Called after every execution, shrinking's too: a watchdog's sign that model code still returns to the scheduler.</summary>
     public Action? Heartbeat { get; init; }
 
+    /// <summary>Called with each distinct violation (by <see cref="Violation.Key"/>) when an execution first reports it, before shrinking.</summary>
+    public Action<Violation>? Found { get; init; }
+
+    /// <summary>
+    /// Asked after every execution of the strategy and of the fallback (not of shrinking): a reason to stop that phase
+    /// there, which then counts as its budget (the fallback runs next, on what is left), or null to go on.
+    /// </summary>
+    public Func<PhaseProgress, string?>? StopPhase { get; init; }
+
     /// <summary>
     /// The strategy that spends what is left when the strategy stops at its budget before it covered everything. With a
     /// fallback the strategy may use only 1 - <see cref="FallbackShare"/> of <see cref="MaxTotalSteps"/> (and of
@@ -53,6 +62,9 @@ public sealed record ExplorationOptions
     /// <summary>The share of the step budget and of the time limit kept for <see cref="Fallback"/>.</summary>
     public double FallbackShare { get; init; } = 0.2;
 }
+
+/// <summary>Where a phase of an exploration is: 0 the strategy, 1 the fallback; its executions and steps so far, and its step budget.</summary>
+public readonly record struct PhaseProgress(int Phase, long Executions, long Steps, long StepBudget);
 
 /// <summary>What the fallback strategy did after the strategy stopped at its budget.</summary>
 public sealed record FallbackRun(string Strategy, long Executions, long Steps, string? StoppedBy);
@@ -97,13 +109,13 @@ public static class Explorer
             MaxTotalSteps = Share(options.MaxTotalSteps, 1 - reserve),
             TimeLimit = options.TimeLimit * (1 - reserve),
         };
-        var main = Run(model, strategy, budget, found, clock, 0);
+        var main = Run(model, strategy, budget, found, clock, 0, 0);
         FallbackRun? fallback = null;
-        if (options.Fallback != null && main.StoppedBy is StepBudget or TimeLimit)
+        if (options.Fallback != null && (main.StoppedBy is StepBudget or TimeLimit || main.ByStopPhase))
         {
             var rest = options with { MaxExecutions = options.MaxExecutions - main.Executions, MaxTotalSteps = options.MaxTotalSteps - main.Steps };
             var second = options.Fallback();
-            var run = Run(model, second, rest, found, clock, main.Executions);
+            var run = Run(model, second, rest, found, clock, main.Executions, 1);
             fallback = new FallbackRun(second.Description, run.Executions, run.Steps, run.StoppedBy);
         }
         var order = found.Order;
@@ -126,10 +138,10 @@ public static class Explorer
         public readonly List<Violation> Order = new();
     }
 
-    private readonly record struct Phase(long Executions, long Pruned, long Steps, bool Finished, string? StoppedBy);
+    private readonly record struct Phase(long Executions, long Pruned, long Steps, bool Finished, string? StoppedBy, bool ByStopPhase = false);
 
     /// <summary>One strategy's executions until it has none left or a budget stops it (progress counts on from <paramref name="executionsBefore"/>).</summary>
-    private static Phase Run(Func<SimTask> model, IStrategy strategy, ExplorationOptions options, Found found, Stopwatch clock, long executionsBefore)
+    private static Phase Run(Func<SimTask> model, IStrategy strategy, ExplorationOptions options, Found found, Stopwatch clock, long executionsBefore, int phase)
     {
         long executions = 0, pruned = 0, steps = 0;
         var seen = new HashSet<string>();
@@ -169,8 +181,11 @@ public static class Explorer
                 v.FoundBy = strategy.Description;
                 found.Hits[v.Key] = 1;
                 found.Order.Add(v);
+                options.Found?.Invoke(v);
             }
             if (found.Order.Count > 0 && options.StopOnFirstViolation) return new(executions, pruned, steps, false, "violation");
+            if (options.StopPhase?.Invoke(new PhaseProgress(phase, executions, steps, options.MaxTotalSteps)) is { } reason)
+                return new(executions, pruned, steps, false, reason, ByStopPhase: true);
         }
     }
 

@@ -51,14 +51,30 @@ public static class Suite
 {
     public static IReadOnlyList<KernelConfig> Configs { get; } = new[] { KernelConfig.Default, KernelConfig.Rt };
 
-    public static ScenarioRun Run(Registry registry, Proposal proposal, KernelConfig config, Scenario scenario, IStrategy strategy, ExplorationOptions options)
+    /// <summary>
+    /// Explores one scenario of one proposal under one config; with a <paramref name="saturation"/> rule its phases stop
+    /// when they stop finding anything new. <paramref name="found"/> is told of each finding when an execution first
+    /// reports it (its token the unshrunk execution's).
+    /// </summary>
+    public static ScenarioRun Run(Registry registry, Proposal proposal, KernelConfig config, Scenario scenario, IStrategy strategy, ExplorationOptions options,
+        Saturation? saturation = null, Action<Finding>? found = null)
     {
         var kernel = new Kernel.Kernel(config);
         var model = scenario.Model(kernel, proposal);
+        var rule = saturation?.For(kernel);
         var exploration = Explorer.Explore(model, strategy, options with
         {
             StopOnFirstViolation = false,
             FreshModel = () => scenario.Model(new Kernel.Kernel(config), proposal),
+            StopPhase = rule?.Stop,
+            Found = rule == null && found == null ? null : v =>
+            {
+                rule?.Found(v);
+                if (found == null) return;
+                var token = CheckToken.For(registry, proposal, config, scenario, v.Token).ToString();
+                foreach (var (property, report) in Classify(registry, v, scenario))
+                    found(new Finding(property, report, token, 1, v.FoundBy ?? strategy.Description));
+            },
         });
         var (findings, modelError) = Findings(registry, proposal, config, scenario, exploration);
         return new ScenarioRun(proposal, config, scenario, exploration, findings, modelError);
@@ -92,11 +108,12 @@ public static class Suite
     /// and independent); results come back in job order. <paramref name="started"/> and <paramref name="done"/> are told of
     /// each job (from the worker threads). A job whose model runs <paramref name="stallLimit"/> without finishing an
     /// execution (model code that never reaches a scheduling point: an endless loop in a patch, say) is abandoned: its
-    /// run is a model error, the other jobs go on, and its thread is left to die with the process.
+    /// run is a model error, the other jobs go on, and its thread is left to die with the process. Each run has the
+    /// <paramref name="saturation"/> rule (<see cref="Run"/>), and <paramref name="found"/> hears of its findings by job index.
     /// </summary>
     public static IReadOnlyList<ScenarioRun> RunAll(Registry registry, IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> jobs,
         Func<IStrategy> strategy, Func<Proposal, ExplorationOptions> options, int parallelism, TimeSpan stallLimit,
-        Action<int>? started = null, Action<ScenarioRun>? done = null)
+        Action<int>? started = null, Action<ScenarioRun>? done = null, Saturation? saturation = null, Action<int, Finding>? found = null)
     {
         var results = new ScenarioRun?[jobs.Count];
         var completed = new bool[jobs.Count];   // its result is in and reported (under the lock on results)
@@ -112,7 +129,8 @@ public static class Suite
             {
                 started?.Invoke(i);
                 var (p, c, sc) = jobs[i];
-                var run = Run(registry, p, c, sc, strategy(), options(p) with { Heartbeat = () => Volatile.Write(ref beats[i], clock.ElapsedTicks) });
+                var run = Run(registry, p, c, sc, strategy(), options(p) with { Heartbeat = () => Volatile.Write(ref beats[i], clock.ElapsedTicks) },
+                    saturation, found == null ? null : f => found(i, f));
                 lock (results)
                 {
                     if (results[i] != null) return;   // abandoned as stalled meanwhile

@@ -18,18 +18,21 @@ public sealed record CellFinding(string Scenario, string Signature, string Headl
 /// </summary>
 public sealed record BoundedRun(string Scenario, string Strategy, long Executions, string? StoppedBy, FallbackRun? Fallback)
 {
-    /// <summary>"dpor stopped at the step budget after 5210 executions; pct(d=3, seed=1) ran 1304 more".</summary>
+    /// <summary>"dpor stopped at the step budget after 5210 executions; pct(d=3, seed=1) ran 1304 more (to saturation)".</summary>
     public string Text
     {
         get
         {
-            var text = StoppedBy != null ? $"{Strategy} stopped at the {StoppedBy} after {Executions} executions"
+            var text = StoppedBy != null ? $"{Strategy} stopped at {At(StoppedBy)} after {Executions} executions"
                 : $"{Strategy} covered only what its bounds allow, in {Executions} executions";
             if (Fallback != null)
-                text += $"; {Fallback.Strategy} ran {Fallback.Executions} more" + (Fallback.StoppedBy != null ? $" (to the {Fallback.StoppedBy})" : "");
+                text += $"; {Fallback.Strategy} ran {Fallback.Executions} more" + (Fallback.StoppedBy != null ? $" (to {At(Fallback.StoppedBy)})" : "");
             return text;
         }
     }
+
+    /// <summary>"the step budget", "the time limit", ..., or "saturation" (<see cref="Saturation"/>: nothing new for a while).</summary>
+    public static string At(string stoppedBy) => stoppedBy == Saturation.Reason ? stoppedBy : $"the {stoppedBy}";
 }
 
 /// <summary>

@@ -1,6 +1,11 @@
 using System.Diagnostics;
+using System.Security.Cryptography;
+using System.Text;
+using Lockstep.Engine;
 using Lockstep.Kernel;
 using Lockstep.Models;
+using Lockstep.Models.Proposals;
+using Lockstep.Models.Scenarios;
 using Lockstep.Reporting;
 using Spectre.Console;
 
@@ -11,7 +16,9 @@ namespace Lockstep.Cli.Commands;
 /// run of the same config and scenario. Every verdict comes from exploring the model. Exit 0 when the run completed
 /// (violations are findings; bounded cells are not proofs but do not change the exit code); with --fail-on-violation
 /// or --fail-on any, 1 if anything was violated; with --fail-on new, 1 if a proposal has a finding its baseline has not;
-/// 3 if a model crashed (its cells are "unknown"; everything else is still printed).
+/// 3 if a model crashed (its cells are "unknown"; everything else is still printed). With --shard I/N it runs the shard's
+/// runs only and writes them to --json FILE for `lockstep merge` (<see cref="MergeCommand"/>), which reports the check
+/// (and gives its exit code); the shard exits 0 once its file is written.
 /// </summary>
 public static class CheckCommand
 {
@@ -19,8 +26,12 @@ public static class CheckCommand
 
     public const string DefaultBaseline = "mainline";
 
-    private static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "baseline", "fail-on", "json", "html", "sarif", "jobs", "stall-seconds" }.Concat(StrategyOptions.Names).Concat(ModelOptions.Names));
-    private static readonly HashSet<string> Flags = new() { "fail-on-violation", "quiet", "verbose", "help" };
+    /// <summary>The options `check` takes (a shard records them, and `merge` reads them back, <see cref="Plan.From"/>).</summary>
+    internal static readonly HashSet<string> Valued = new(new[] { "proposal", "config", "property", "scenario", "baseline", "fail-on", "json", "html", "sarif", "jobs", "stall-seconds", "shard" }.Concat(StrategyOptions.Names).Concat(ModelOptions.Names));
+    internal static readonly HashSet<string> Flags = new() { "fail-on-violation", "quiet", "verbose", "help" };
+
+    /// <summary>The options that do not change what a check finds: how it runs and where it writes (a shard's recorded options leave them out).</summary>
+    internal static readonly HashSet<string> NotRecorded = new() { "shard", "jobs", "stall-seconds", "json", "html", "sarif", "quiet", "verbose", "help" };
 
     public static int Run(string[] args)
     {
@@ -30,57 +41,124 @@ public static class CheckCommand
             Console.WriteLine("usage: lockstep check [--patch FILE.csx|.dll ..] [--world FILE.csx|.dll ..]\n"
                 + "                      [--proposal ID,..] [--config default,rt] [--property S1,..] [--scenario ID,..] [--baseline ID|none]\n"
                 + "                      [--strategy dpor|random|pct] [--executions N] [--seed N] [--depth D] [--preemption-bound K]\n"
-                + "                      [--max-steps N] [--step-budget N] [--jobs N] [--stall-seconds N] [--time-limit SECONDS] [--json FILE|-] [--html FILE] [--sarif FILE]\n"
-                + "                      [--fail-on-violation | --fail-on new|any] [--quiet | --verbose]");
+                + "                      [--max-steps N] [--step-budget N] [--saturation PERCENT|off] [--jobs N] [--stall-seconds N] [--time-limit SECONDS] [--json FILE|-] [--html FILE] [--sarif FILE]\n"
+                + "                      [--fail-on-violation | --fail-on new|any] [--quiet | --verbose] [--shard I/N|auto/N --json FILE]");
             return 0;
         }
         if (o.Positional.Count > 0) throw new UsageException($"unexpected argument '{o.Positional[0]}'");
         if (o.Flag("quiet") && o.Flag("verbose")) throw new UsageException("--quiet and --verbose exclude each other");
-        var model = ModelOptions.Select(o);
-        var (registry, proposals, configs, scenarios) = (model.Registry, model.Proposals, model.Configs, model.Scenarios);
-        var properties = o.All("property").Count == 0 ? Properties.Ids.ToList() : o.All("property").Select(CheckProperty).ToList();
-        var baseline = o.One("baseline") ?? DefaultBaseline;
-        var baselineProposal = baseline == "none" ? null : registry.Proposal(baseline);
-        var failOn = o.One("fail-on") ?? (o.Flag("fail-on-violation") ? "any" : null);
-        if (failOn is not (null or "new" or "any")) throw new UsageException($"--fail-on takes new or any, not '{failOn}'");
-        if (o.One("fail-on") != null && o.Flag("fail-on-violation")) throw new UsageException("--fail-on-violation is --fail-on any; give one of them");
-        if (failOn == "new" && baselineProposal == null) throw new UsageException("--fail-on new needs a baseline (not --baseline none)");
-        var strategy = StrategyOptions.Factory(o, DefaultExecutions);
+        var plan = Plan.From(o);
+        var shard = o.One("shard") is { } spec ? ParseShard(spec) : null;
         var parallelism = (int)o.Number("jobs", Environment.ProcessorCount, 1);
         var stallLimit = TimeSpan.FromSeconds(o.Number("stall-seconds", 30, 1));
-        var budgets = StrategyOptions.Budgets(o, DefaultExecutions);
-        var json = o.One("json");
-        var html = o.One("html");
-        var sarif = o.One("sarif");
-        var quiet = o.Flag("quiet") || json == "-";
-        var verbosity = quiet ? Verbosity.Quiet : o.Flag("verbose") ? Verbosity.Verbose : Verbosity.Normal;
+        var output = Output.From(o);
+        if (shard != null && (output.Json is null or "-" || output.Html != null || output.Sarif != null))
+            throw new UsageException("--shard writes its result to --json FILE (and no --html or --sarif: lockstep merge writes those)");
 
         var clock = Stopwatch.StartNew();
-        // the baseline's runs first (its rows lead the matrix), also when it is not among the proposals checked
-        var rows = baselineProposal == null ? proposals : proposals.Where(p => p != baselineProposal).Prepend(baselineProposal).ToList();
-        var jobs = (from p in rows from c in configs from s in scenarios select (p, c, s)).ToList();
+        var jobs = shard == null ? plan.Jobs : plan.JobsOf(shard);
         var runs = new ScenarioRun[jobs.Count];
-        CheckProgress.Run(verbosity, jobs.Count, o.Number("executions", DefaultExecutions, 1), unsafeProgress =>
+        CheckProgress.Run(output.Verbosity, jobs.Count, o.Number("executions", DefaultExecutions, 1), unsafeProgress =>
         {
             var progress = new SynchronizedProgress(unsafeProgress);
-            var all = Suite.RunAll(registry, jobs, strategy, p => budgets(p) with { Progress = progress.Executions }, parallelism, stallLimit,
-                started: i => progress.RunStarted(jobs[i].p.Id, jobs[i].c.Name, jobs[i].s.Id), done: progress.RunFinished);
+            var all = Suite.RunAll(plan.Registry, jobs, plan.Strategy, p => plan.Budgets(p) with { Progress = progress.Executions }, parallelism, stallLimit,
+                started: i => progress.RunStarted(jobs[i].Proposal.Id, jobs[i].Config.Name, jobs[i].Scenario.Id), done: progress.RunFinished,
+                saturation: plan.Saturation, found: (i, f) => progress.Found(jobs[i], f));
             all.ToArray().CopyTo(runs, 0);
         });
-        var (results, modelErrors) = CheckResults.Tally(runs, properties, baselineProposal?.Id, clock.Elapsed);
-        var cells = results.Cells;
+        if (shard == null) return Report(plan, runs, clock.Elapsed, output);
 
+        // a shard's matrix covers its own runs only; lockstep merge reports the check (and its exit code)
+        var (results, _) = CheckResults.Tally(runs, plan.Properties, plan.Baseline?.Id, clock.Elapsed);
+        if (!output.Quiet) Matrix.Print(results, output.Verbosity == Verbosity.Verbose);
+        Write(output.Json!, ShardFile.Render(shard, o.Canonical(NotRecorded), plan.Fingerprint, runs, results) + "\n");
+        if (!output.Quiet) Console.Error.WriteLine($"lockstep: wrote shard {shard} ({runs.Length} of {plan.Jobs.Count} runs) to {output.Json}");
+        return 0;
+    }
+
+    /// <summary>
+    /// What a check runs, from its options: the registry, the jobs (every row × config × scenario, the baseline's rows
+    /// first, also when it is not among the proposals checked), the properties, the baseline, --fail-on, the strategy and
+    /// the budgets; and the model's fingerprint over all the jobs (Lockstep's version and the user files they run).
+    /// </summary>
+    internal sealed record Plan(Registry Registry, IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> Jobs, int Configs, int Scenarios,
+        IReadOnlyList<string> Properties, Proposal? Baseline, string? FailOn, Func<IStrategy> Strategy, Func<Proposal, ExplorationOptions> Budgets,
+        Saturation? Saturation)
+    {
+        /// <summary>The shard's jobs, in job order (rows × configs × scenarios; <see cref="ShardId"/> partitions them).</summary>
+        public IReadOnlyList<(Proposal Proposal, KernelConfig Config, Scenario Scenario)> JobsOf(ShardId shard)
+            => Jobs.Where((_, k) => shard.Owns(k / (Configs * Scenarios), k / Scenarios % Configs, k % Scenarios, Configs, Scenarios)).ToList();
+
+        public string Fingerprint => Convert.ToHexString(SHA256.HashData(Encoding.UTF8.GetBytes(
+            string.Join("|", Jobs.Select(j => Registry.Fingerprint(j.Proposal, j.Scenario)).Prepend(Registry.Version)))))[..16].ToLowerInvariant();
+
+        public static Plan From(Options o)
+        {
+            var model = ModelOptions.Select(o);
+            var (registry, proposals, configs, scenarios) = (model.Registry, model.Proposals, model.Configs, model.Scenarios);
+            var properties = o.All("property").Count == 0 ? Lockstep.Models.Properties.Ids.ToList() : o.All("property").Select(CheckProperty).ToList();
+            var baseline = o.One("baseline") ?? DefaultBaseline;
+            var baselineProposal = baseline == "none" ? null : registry.Proposal(baseline);
+            var failOn = o.One("fail-on") ?? (o.Flag("fail-on-violation") ? "any" : null);
+            if (failOn is not (null or "new" or "any")) throw new UsageException($"--fail-on takes new or any, not '{failOn}'");
+            if (o.One("fail-on") != null && o.Flag("fail-on-violation")) throw new UsageException("--fail-on-violation is --fail-on any; give one of them");
+            if (failOn == "new" && baselineProposal == null) throw new UsageException("--fail-on new needs a baseline (not --baseline none)");
+            var strategy = StrategyOptions.Factory(o, DefaultExecutions);
+            var budgets = StrategyOptions.Budgets(o, DefaultExecutions);
+            var rows = baselineProposal == null ? proposals : proposals.Where(p => p != baselineProposal).Prepend(baselineProposal).ToList();
+            var jobs = (from p in rows from c in configs from s in scenarios select (p, c, s)).ToList();
+            return new Plan(registry, jobs, configs.Count, scenarios.Count, properties, baselineProposal, failOn, strategy, budgets, StrategyOptions.Saturation(o));
+        }
+    }
+
+    /// <summary>Where a check's report goes: --json, --html, --sarif, and how much it says (--quiet, --verbose; --json - is quiet).</summary>
+    internal sealed record Output(string? Json, string? Html, string? Sarif, Verbosity Verbosity)
+    {
+        public bool Quiet => Verbosity == Verbosity.Quiet;
+
+        public static Output From(Options o)
+        {
+            var json = o.One("json");
+            var quiet = o.Flag("quiet") || json == "-";
+            return new Output(json, o.One("html"), o.One("sarif"), quiet ? Verbosity.Quiet : o.Flag("verbose") ? Verbosity.Verbose : Verbosity.Normal);
+        }
+    }
+
+    /// <summary>"I/N" (0 ≤ I &lt; N), or "auto/N": I from JOB_COMPLETION_INDEX (a Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (a Slurm array).</summary>
+    internal static ShardId ParseShard(string spec)
+    {
+        var parts = spec.Split('/');
+        if (parts.Length != 2 || !int.TryParse(parts[1], out var count) || count < 1)
+            throw new UsageException($"--shard takes I/N or auto/N (N >= 1), not '{spec}'");
+        var index = parts[0];
+        if (index == "auto")
+            index = Environment.GetEnvironmentVariable("JOB_COMPLETION_INDEX") ?? Environment.GetEnvironmentVariable("SLURM_ARRAY_TASK_ID")
+                ?? throw new UsageException("--shard auto/N takes the index from JOB_COMPLETION_INDEX (Kubernetes Indexed Job) or SLURM_ARRAY_TASK_ID (Slurm array), and neither is set");
+        if (!int.TryParse(index, out var i) || i < 0 || i >= count)
+            throw new UsageException($"--shard {spec}: the index must be 0..{count - 1}, not '{index}'");
+        return new ShardId(i, count);
+    }
+
+    /// <summary>
+    /// The check's report of its runs (in job order): the matrix (unless quiet), --json, --html, --sarif, the model errors;
+    /// and its exit code. `check` and `merge` both end here, so the merged shards say exactly what one process says.
+    /// </summary>
+    internal static int Report(Plan plan, IReadOnlyList<ScenarioRun> runs, TimeSpan elapsed, Output output)
+    {
+        var (results, modelErrors) = CheckResults.Tally(runs, plan.Properties, plan.Baseline?.Id, elapsed);
+        var cells = results.Cells;
+        var (json, html, sarif, quiet) = (output.Json, output.Html, output.Sarif, output.Quiet);
         if (!quiet)
         {
-            var verbose = verbosity == Verbosity.Verbose;
+            var verbose = output.Verbosity == Verbosity.Verbose;
             if (Terminal.StdoutIsTerminal) Matrix.Render(Terminal.Out, results, verbose);
             else Matrix.Print(results, verbose);
-            if (verbosity == Verbosity.Verbose) Matrix.Reports(results);
+            if (verbose) Matrix.Reports(results);
         }
         if (json != null) Write(json, JsonReport.Render(results) + (json == "-" ? "" : "\n"));
         if (html != null || sarif != null)
         {
-            var traces = TraceCapture.ForCells(registry, results);
+            var traces = TraceCapture.ForCells(plan.Registry, results);
             if (html != null) Write(html, Lockstep.Reporting.Html.Check(results, traces));
             if (sarif != null) Write(sarif, Sarif.Render(results, Sarif.FromTraces(traces), Registry.Version));
             if (!quiet)
@@ -89,7 +167,7 @@ public static class CheckCommand
         }
         foreach (var e in modelErrors) Console.Error.WriteLine($"lockstep: {e}");
         if (modelErrors.Count > 0) return 3;
-        return failOn switch
+        return plan.FailOn switch
         {
             "any" when cells.Any(x => x.Verdict == "violated") => 1,
             "new" when cells.Any(x => x.New.Any()) => 1,
@@ -97,9 +175,19 @@ public static class CheckCommand
         };
     }
 
-    /// <summary>Runs finish on several threads; the progress display sees one call at a time.</summary>
+    /// <summary>Runs finish on several threads; the progress display sees one call at a time, and each row's finding (property and signature) once.</summary>
     private sealed class SynchronizedProgress(ICheckProgress inner) : ICheckProgress
     {
+        private readonly HashSet<(string, string, string, string)> _announced = new();
+
+        public void Found((Proposal Proposal, KernelConfig Config, Scenario Scenario) job, Finding f) => Found(job.Proposal.Id, job.Config.Name, job.Scenario.Id, f);
+
+        public void Found(string proposal, string config, string scenario, Finding finding)
+        {
+            lock (inner)
+                if (_announced.Add((proposal, config, finding.Property, finding.Signature))) inner.Found(proposal, config, scenario, finding);
+        }
+
         public void RunStarted(string proposal, string config, string scenario) { lock (inner) inner.RunStarted(proposal, config, scenario); }
 
         public void Executions(long done) { lock (inner) inner.Executions(done); }

@@ -6,7 +6,7 @@ namespace Lockstep.Cli.Commands;
 /// <summary>--strategy, --executions, --seed, --depth, --preemption-bound, --max-steps, --time-limit.</summary>
 public static class StrategyOptions
 {
-    public static readonly string[] Names = { "strategy", "executions", "seed", "depth", "preemption-bound", "max-steps", "step-budget", "time-limit" };
+    public static readonly string[] Names = { "strategy", "executions", "seed", "depth", "preemption-bound", "max-steps", "step-budget", "time-limit", "saturation" };
 
     public static Func<IStrategy> Factory(Options o, long defaultExecutions)
     {
@@ -47,6 +47,20 @@ public static class StrategyOptions
             var budget = stepBudget ?? proposal.StepBudget ?? DefaultStepBudget;
             return options with { MaxTotalSteps = budget, ShrinkStepBudget = budget / 4, Fallback = fallback, FallbackShare = PctShare };
         };
+    }
+
+    /// <summary>
+    /// --saturation PERCENT|off (default 25): a phase that cannot prove anything (the PCT fallback; random, PCT or a
+    /// preemption-bounded DPOR) stops once PERCENT of its step budget (and 100 executions) found nothing new
+    /// (<see cref="Lockstep.Models.Saturation"/>); off: it spends its budget.
+    /// </summary>
+    public static Lockstep.Models.Saturation? Saturation(Options o)
+    {
+        var value = o.One("saturation") ?? "25";
+        if (value == "off") return null;
+        if (!int.TryParse(value, out var percent) || percent is < 1 or > 100) throw new UsageException($"--saturation takes a percentage 1..100 or off, not '{value}'");
+        var cutsStrategy = (o.One("strategy") ?? "dpor") != "dpor" || o.One("preemption-bound") != null;
+        return new Lockstep.Models.Saturation(percent / 100.0, Lockstep.Models.Saturation.DefaultExecutions, cutsStrategy);
     }
 
     /// <summary>The budgets of one exploration of a program: --executions, --max-steps, --step-budget, --time-limit.</summary>

@@ -9,7 +9,7 @@ using Lockstep.Tests.Reporting;
 
 namespace Lockstep.Tests.Checking;
 
-/// <summary>The built-in suite explored by DPOR under `lockstep check`'s defaults, once for the tests that read it.</summary>
+/// <summary>The built-in suite explored by DPOR under `lockstep check`'s defaults (its budgets and saturation rule), once for the tests that read it.</summary>
 public sealed class BuiltInRuns
 {
     public BuiltInRuns()
@@ -17,8 +17,10 @@ public sealed class BuiltInRuns
         Registry = Registry.WithBuiltIns();
         Jobs = (from p in Registry.Proposals from c in Suite.Configs from s in Registry.Scenarios select (p, c, s)).ToList();
         var none = new HashSet<string>();
-        Budgets = StrategyOptions.Budgets(Options.Parse(Array.Empty<string>(), none, none), CheckCommand.DefaultExecutions);
-        Dpor = Suite.RunAll(Registry, Jobs, () => new DporStrategy(), Budgets, Environment.ProcessorCount, TimeSpan.FromMinutes(5));
+        var defaults = Options.Parse(Array.Empty<string>(), none, none);
+        Budgets = StrategyOptions.Budgets(defaults, CheckCommand.DefaultExecutions);
+        Dpor = Suite.RunAll(Registry, Jobs, () => new DporStrategy(), Budgets, Environment.ProcessorCount, TimeSpan.FromMinutes(5),
+            saturation: StrategyOptions.Saturation(defaults));
     }
 
     public Registry Registry { get; }
