@@ -17,7 +17,7 @@ namespace Lockstep.Models;
 /// <param name="CutsStrategy">Whether the strategy's own phase is cut short too (it cannot finish: not an unbounded DPOR), or only the fallback's.</param>
 public sealed record Saturation(double Window, long Executions, bool CutsStrategy)
 {
-    /// <summary>`check`'s executions with nothing new (its window is --saturation's, 25% unless given).</summary>
+    /// <summary>`check`'s executions with nothing new (its window is --saturation's).</summary>
     public const long DefaultExecutions = 100;
 
     /// <summary>The reason a phase stopped by this rule gives (a bounded run's stopped_by).</summary>

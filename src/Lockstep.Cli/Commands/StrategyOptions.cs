@@ -50,13 +50,13 @@ public static class StrategyOptions
     }
 
     /// <summary>
-    /// --saturation PERCENT|off (default 25): a phase that cannot prove anything (the PCT fallback; random, PCT or a
+    /// --saturation PERCENT|off (default off): a phase that cannot prove anything (the PCT fallback; random, PCT or a
     /// preemption-bounded DPOR) stops once PERCENT of its step budget (and 100 executions) found nothing new
     /// (<see cref="Lockstep.Models.Saturation"/>); off: it spends its budget.
     /// </summary>
     public static Lockstep.Models.Saturation? Saturation(Options o)
     {
-        var value = o.One("saturation") ?? "25";
+        var value = o.One("saturation") ?? "off";
         if (value == "off") return null;
         if (!int.TryParse(value, out var percent) || percent is < 1 or > 100) throw new UsageException($"--saturation takes a percentage 1..100 or off, not '{value}'");
         var cutsStrategy = (o.One("strategy") ?? "dpor") != "dpor" || o.One("preemption-bound") != null;

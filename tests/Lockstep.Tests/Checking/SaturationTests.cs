@@ -35,7 +35,7 @@ public sealed class SaturationTests : CommandLineTest
         Assert.Equal("saturation", stop(new PhaseProgress(0, 100, 250, 1_000)));
     }
 
-    /// <summary>mainline × oom-reap-vs-exit on a small budget: DPOR stops at it; PCT saturates, or with --saturation off spends the rest.</summary>
+    /// <summary>mainline × oom-reap-vs-exit on a small budget: DPOR stops at it; PCT saturates with --saturation 25, or by default (off) spends the rest.</summary>
     [Fact]
     public void ThePctFallbackStopsAtSaturationAndTheRunSaysSo()
     {
@@ -49,8 +49,8 @@ public sealed class SaturationTests : CommandLineTest
             var fallback = bounded.GetProperty("fallback");
             return (fallback.GetProperty("executions").GetInt64(), fallback.GetProperty("stopped_by").GetString(), cell.GetProperty("verdict").GetString()!, bounded.GetProperty("text").GetString()!);
         }
-        var saturated = Fallback();
-        var spent = Fallback("--saturation", "off");
+        var saturated = Fallback("--saturation", "25");
+        var spent = Fallback();
         Assert.Equal(("saturation", "bounded"), (saturated.StoppedBy, saturated.Verdict));
         Assert.EndsWith("more (to saturation)", saturated.Text);
         Assert.Equal(("step budget", "bounded"), (spent.StoppedBy, spent.Verdict));
