@@ -3,7 +3,6 @@ using Lockstep.Engine;
 using Lockstep.Kernel;
 using Lockstep.Models.mm;
 using static Lockstep.Tests.MmTests.MmHarness;
-using K = Lockstep.Kernel.Kernel;
 
 namespace Lockstep.Tests.MmTests;
 
