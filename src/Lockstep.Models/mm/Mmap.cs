@@ -75,19 +75,88 @@ public partial class Mm
         await tlb_flush_mmu(mm, tlb);
     }
 
-    /// <summary>munmap of [start, end): a blockable invalidation under the mmap write lock.</summary>
+    /// <summary>
+    /// munmap of [start, end) as vm_munmap runs it (mm/mmap.c __vm_munmap(start, len, unlock = false)):
+    /// mmap_write_lock_killable, do_vmi_munmap, mmap_write_unlock — the mmap lock is held for write throughout. The
+    /// munmap syscall passes unlock = true, and vms_complete_munmap_vmas then downgrades the lock to read before it
+    /// clears the PTEs; the model does not downgrade. The model's tasks are never killed, so the killable lock
+    /// always succeeds.
+    /// </summary>
     public virtual async SimTask do_munmap(mm_struct mm, ulong start, ulong end)
     {
         using var fn = KernelFunction.Enter();
         await down_write(mm.mmap_lock);
-        var vma = mm.find_vma(start)!;
-        var range = mmu_notifier_range.mmu_notifier_range_init(mmu_notifier_event.MMU_NOTIFY_UNMAP, 0, mm, start, end);
-        var tlb = tlb_gather_mmu(mm);
-        await mmu_notifier_invalidate_range_start(range);
-        await unmap_page_range(tlb, vma, start, end);
-        await mmu_notifier_invalidate_range_end(range);
-        await tlb_finish_mmu(mm, tlb);
+        await do_vmi_munmap(mm, start, end);
         await up_write(mm.mmap_lock);
+    }
+
+    /// <summary>
+    /// do_vmi_munmap (mm/vma.c): an empty range is -EINVAL; the first VMA overlapping [start, end) is vma_find(vmi, end);
+    /// with none there is nothing to unmap and it returns 0 without an invalidation.
+    /// </summary>
+    public virtual async SimTask<int> do_vmi_munmap(mm_struct mm, ulong start, ulong end)
+    {
+        using var fn = KernelFunction.Enter();
+        if (end <= start) return -EINVAL;
+        var vma = mm.vmas.Where(v => v.vm_end > start && v.vm_start < end).MinBy(v => v.vm_start);
+        if (vma == null) return 0;
+        return await do_vmi_align_munmap(mm, vma, start, end);
+    }
+
+    /// <summary>do_vmi_align_munmap (mm/vma.c): gather the VMAs of the range, then vms_complete_munmap_vmas unmaps them.</summary>
+    public virtual async SimTask<int> do_vmi_align_munmap(mm_struct mm, vm_area_struct vma, ulong start, ulong end)
+    {
+        using var fn = KernelFunction.Enter();
+        var detached = vms_gather_munmap_vmas(mm, vma, start, end);
+        await vms_complete_munmap_vmas(mm, detached, start, end);
+        return 0;
+    }
+
+    /// <summary>
+    /// vms_gather_munmap_vmas (mm/vma.c): from <paramref name="vma"/> on, every VMA the range overlaps, in address order.
+    /// The kernel splits a VMA the range covers in part (__split_vma) and detaches the pieces inside it; the model keeps
+    /// every VMA whole and in <see cref="mm_struct.vmas"/>, as it never models the VMA tree's removal: unmap_single_vma
+    /// clips each VMA to the range, and the part of a VMA outside the range keeps its pages, as the split-off VMA would.
+    /// </summary>
+    protected virtual IReadOnlyList<vm_area_struct> vms_gather_munmap_vmas(mm_struct mm, vm_area_struct vma, ulong start, ulong end)
+        => mm.vmas.Where(v => v.vm_start >= vma.vm_start && v.vm_start < end).OrderBy(v => v.vm_start).ToList();
+
+    /// <summary>
+    /// vms_complete_munmap_vmas (mm/vma.c), its vms_clear_ptes: tlb_gather_mmu, unmap_vmas over the munmap range
+    /// (vms->start, vms->end), free_pgtables (the model has no page-table pages), tlb_finish_mmu. Then the kernel
+    /// removes the VMAs (remove_vma); the model keeps them, their PTEs cleared.
+    /// </summary>
+    protected virtual async SimTask vms_complete_munmap_vmas(mm_struct mm, IReadOnlyList<vm_area_struct> detached, ulong start, ulong end)
+    {
+        using var fn = KernelFunction.Enter();
+        var tlb = tlb_gather_mmu(mm);
+        await unmap_vmas(tlb, detached, start, end);
+        await tlb_finish_mmu(mm, tlb);
+    }
+
+    /// <summary>
+    /// unmap_vmas (mm/memory.c): one MMU_NOTIFY_UNMAP range over [start_addr, end_addr) — the munmap range as asked,
+    /// holes between the VMAs included — its start, each VMA zapped in turn (unmap_single_vma), then its end. The pages
+    /// are freed after, by the caller's tlb_finish_mmu (or earlier by a full gather, §1.2).
+    /// </summary>
+    public virtual async SimTask unmap_vmas(mmu_gather tlb, IReadOnlyList<vm_area_struct> vmas, ulong start_addr, ulong end_addr)
+    {
+        using var fn = KernelFunction.Enter();
+        var range = mmu_notifier_range.mmu_notifier_range_init(mmu_notifier_event.MMU_NOTIFY_UNMAP, 0, tlb.mm!, start_addr, end_addr);
+        await mmu_notifier_invalidate_range_start(range);
+        foreach (var vma in vmas) await unmap_single_vma(tlb, vma, start_addr, end_addr);
+        await mmu_notifier_invalidate_range_end(range);
+    }
+
+    /// <summary>unmap_single_vma (mm/memory.c): [start_addr, end_addr) clipped to the VMA, nothing if they do not meet; then unmap_page_range.</summary>
+    protected virtual async SimTask unmap_single_vma(mmu_gather tlb, vm_area_struct vma, ulong start_addr, ulong end_addr)
+    {
+        using var fn = KernelFunction.Enter();
+        var start = Math.Max(vma.vm_start, start_addr);
+        if (start >= vma.vm_end) return;
+        var end = Math.Min(vma.vm_end, end_addr);
+        if (end <= vma.vm_start) return;
+        await unmap_page_range(tlb, vma, start, end);
     }
 
     /// <summary>§2.7 in its order: release, unmap under the read lock, MMF_OOM_SKIP, free under the write lock.</summary>
