@@ -4,7 +4,7 @@ using static Lockstep.Kernel.Api;
 
 namespace Lockstep.Models.mm;
 
-/// <summary>mm/rmap.c: unmapping a folio for reclaim.</summary>
+/// <summary>mm/rmap.c: unmapping a folio for reclaim, and aging it (KERNEL-FACTS §1.2).</summary>
 public partial class Mm
 {
     /// <summary>
@@ -38,4 +38,55 @@ public partial class Mm
         await mmu_notifier_invalidate_range_end(range);
         return true;
     }
+
+    // the reclaim/aging path (§1.2 clear_flush_young)
+
+    /// <summary>
+    /// folio_referenced for the page mapped at <paramref name="address"/> (shrink_folio_list → folio_check_references):
+    /// the rmap walk holds the anon_vma lock for read (folio_lock_anon_vma_read) and calls folio_referenced_one for
+    /// every VMA mapping the folio (one in the model). Returns how many mappings were referenced.
+    /// </summary>
+    public virtual async SimTask<int> folio_referenced(mm_struct mm, ulong address)
+    {
+        using var fn = KernelFunction.Enter();
+        var referenced = 0;
+        await down_read(mm.anon_vma_lock);
+        var vma = mm.find_vma(address);
+        if (vma != null && await folio_referenced_one(mm, vma, address)) referenced++;
+        await up_read(mm.anon_vma_lock);
+        return referenced;
+    }
+
+    /// <summary>
+    /// folio_referenced_one: page_vma_mapped_walk finds the PTE and takes its PTL (pte_offset_map_lock); with the PTL
+    /// held, ptep_clear_flush_young_notify; page_vma_mapped_walk_done drops the PTL.
+    /// </summary>
+    public virtual async SimTask<bool> folio_referenced_one(mm_struct mm, vm_area_struct vma, ulong address)
+    {
+        using var fn = KernelFunction.Enter();
+        var ptl = mm.pte_lockptr(address);
+        await spin_lock(ptl);
+        var referenced = false;
+        if (await vma.ptep(address).Read() != null)   // still mapped here
+            referenced = await ptep_clear_flush_young_notify(mm, vma, address);
+        await spin_unlock(ptl);
+        return referenced;
+    }
+
+    /// <summary>
+    /// ptep_clear_flush_young_notify (include/linux/mmu_notifier.h), caller holding the PTL: test-and-clear the primary
+    /// PTE's accessed bit, then mmu_notifier_clear_flush_young(mm, address, address + PAGE_SIZE), ORed. So every
+    /// subscriber's clear_flush_young runs under a spinlock_t: atomic on !RT, a sleeping lock held on PREEMPT_RT.
+    /// </summary>
+    public virtual async SimTask<bool> ptep_clear_flush_young_notify(mm_struct mm, vm_area_struct vma, ulong address)
+    {
+        using var fn = KernelFunction.Enter();
+        lockdep_assert_held(mm.pte_lockptr(address));
+        var young = ptep_clear_flush_young(vma, address);
+        young |= await mmu_notifier_clear_flush_young(mm, address, address + 1) != 0;
+        return young;
+    }
+
+    /// <summary>The model keeps no accessed bit: a present PTE counts as recently used.</summary>
+    protected virtual bool ptep_clear_flush_young(vm_area_struct vma, ulong address) => true;
 }
