@@ -14,6 +14,9 @@ public sealed class DporStrategy : IStrategy
 {
     private const int S = SimThread.MaxThreads;
 
+    /// <summary>In place of an object id: a step that conflicts with every operation (one that stopped the execution).</summary>
+    private const int AnyObject = -2;
+
     private readonly int? _preemptionBound;
 
     // Per position of the current schedule.
@@ -21,6 +24,7 @@ public sealed class DporStrategy : IStrategy
     private uint[] _enabled = new uint[256];
     private uint[] _backtrack = new uint[256];
     private uint[] _sleep = new uint[256];
+    private uint[] _stoppers = new uint[256];   // threads whose step here stopped an execution: woken by any next event
     private int[] _objId = new int[256];
     private AccessKind[] _kind = new AccessKind[256];
     private int[] _local = new int[256];
@@ -34,6 +38,7 @@ public sealed class DporStrategy : IStrategy
     private readonly int[] _scratch = new int[S];
     private readonly List<List<int>> _history = new();
     private int _threads;
+    private Execution? _execution;   // the one running
 
     private int _depth;
     private int _replayPoint = -1;
@@ -58,6 +63,7 @@ public sealed class DporStrategy : IStrategy
         _started = true;
         _depth = 0;
         _threads = 0;
+        _execution = null;
         Array.Clear(_threadEvents);
         foreach (var h in _history) h.Clear();
         return true;
@@ -85,6 +91,7 @@ public sealed class DporStrategy : IStrategy
         EnsureCapacity(n + 1);
         _enabled[n] = state.Enabled;
         var threads = state.Threads;
+        _execution = state.Execution;
         _threadEvents.AsSpan(0, _threads).CopyTo(_prefix.AsSpan(n * S, _threads));
 
         int tid;
@@ -98,6 +105,7 @@ public sealed class DporStrategy : IStrategy
         else
         {
             _sleep[n] = n == 0 ? 0 : SleepAfter(n - 1, threads);
+            _stoppers[n] = 0;
             var candidates = state.Enabled & ~_sleep[n];
             if (candidates == 0)
             {
@@ -118,6 +126,7 @@ public sealed class DporStrategy : IStrategy
 
     public void EndExecution(ExecutionEnd end)
     {
+        if (end != ExecutionEnd.Pruned && _execution != null) AnalyzePending(end);
         for (var i = _depth - 1; i >= 0; i--)
         {
             _sleep[i] |= 1u << _chosen[i];
@@ -144,7 +153,7 @@ public sealed class DporStrategy : IStrategy
         var po = _objId[i];
         var pk = _kind[i];
         uint result = 0;
-        for (var mask = _sleep[i]; mask != 0; mask &= mask - 1)
+        for (var mask = _sleep[i] & ~_stoppers[i]; mask != 0; mask &= mask - 1)
         {
             var r = BitOperations.TrailingZeroCount(mask);
             var sleeper = threads[r];
@@ -170,35 +179,85 @@ public sealed class DporStrategy : IStrategy
         if (obj != null && kind != AccessKind.None)
         {
             var history = History(obj.Id);
-            var covered = _scratch.AsSpan(0, _threads);
-            _threadClock.AsSpan(q * S, _threads).CopyTo(covered);   // q's clock before this event
-            var hbDone = false;
             for (var k = history.Count - 1; k >= 0; k--)
             {
                 var j = history[k];
-                var kj = _kind[j];
-                if (!kj.ConflictsWith(kind)) continue;
-                var p = _chosen[j];
-                if (!hbDone)
-                {
-                    Join(clock, _clock.AsSpan(j * S, _threads));
-                    hbDone = kj.Writes();
-                }
-                if (_local[j] > covered[p])
-                {
-                    if (analyze)
-                    {
-                        if (thread.PendingGuard != null && !obj.GuardHeldBefore(k, thread.PendingGuard))
-                            continue;   // could not have run before e_j: look further back
-                        AddBacktrack(j, n, q, obj.Id, kind);
-                    }
-                    Join(covered, _clock.AsSpan(j * S, _threads));
-                }
-                if (kj.Writes()) break;   // everything earlier happens before this write
+                if (!_kind[j].ConflictsWith(kind)) continue;
+                Join(clock, _clock.AsSpan(j * S, _threads));
+                if (_kind[j].Writes()) break;   // everything earlier happens before this write
             }
+            if (analyze) AnalyzeRaces(n, q, obj, kind, thread.PendingGuard);
             history.Add(n);
         }
         clock.CopyTo(_threadClock.AsSpan(q * S, _threads));
+    }
+
+    /// <summary>
+    /// The races of q's operation as the event at position n (executed there, or still pending when the execution
+    /// ended at n): each earlier conflicting event that does not happen before it gets a backtrack point. A guarded
+    /// operation is reversed only where its guard held.
+    /// </summary>
+    private void AnalyzeRaces(int n, int q, SimObject obj, AccessKind kind, object? guard)
+    {
+        var history = History(obj.Id);
+        var covered = _scratch.AsSpan(0, _threads);
+        _threadClock.AsSpan(q * S, _threads).CopyTo(covered);   // q's clock before this event
+        for (var k = history.Count - 1; k >= 0; k--)
+        {
+            var j = history[k];
+            var kj = _kind[j];
+            if (!kj.ConflictsWith(kind)) continue;
+            if (_local[j] > covered[_chosen[j]])
+            {
+                if (guard != null && !obj.GuardHeldBefore(k, guard))
+                    continue;   // could not have run before e_j: look further back
+                AddBacktrack(j, n, q, obj.Id, kind);
+                Join(covered, _clock.AsSpan(j * S, _threads));
+            }
+            if (kj.Writes()) break;   // everything earlier happens before this write
+        }
+    }
+
+    /// <summary>
+    /// The operations still pending when the execution ended (a waiter blocked to the end, a thread a violation
+    /// stopped) never ran, but each could have run earlier, where it conflicts with what did: race them as the
+    /// next event. (The thread a violation stopped inside its step may still show the operation it ran; racing that
+    /// again only repeats races already found.) A violation that stops the execution in a step conflicts with every
+    /// operation that could have run before that step: it decides whether that operation runs at all.
+    /// </summary>
+    private void AnalyzePending(ExecutionEnd end)
+    {
+        var threads = _execution!.Threads;
+        for (var q = 0; q < _threads; q++)
+        {
+            var thread = threads[q];
+            if (thread.IsFinished || thread.PendingObject is not { } obj || thread.PendingKind == AccessKind.None) continue;
+            AnalyzeRaces(_depth, q, obj, thread.PendingKind, thread.PendingGuard);
+        }
+        var violations = _execution.Violations;
+        if (end != ExecutionEnd.Stopped || _depth == 0 || violations[^1].Kind == "livelock") return;   // the step bound stopped it, not a step
+        var last = _depth - 1;
+        var stopper = _chosen[last];
+        _stoppers[last] |= 1u << stopper;
+        for (var q = 0; q < _threads; q++)
+        {
+            var thread = threads[q];
+            if (q == stopper || !thread.IsEnabled || _local[last] <= _threadClock[q * S + stopper]) continue;
+            AddBacktrack(last, _depth, q, AnyObject, thread.PendingKind);
+        }
+        // and with every earlier step of another thread that does not happen before it: the latest of each thread
+        var covered = _scratch.AsSpan(0, _threads);
+        _clock.AsSpan(last * S, _threads).CopyTo(covered);
+        uint seen = 1u << stopper;
+        for (var j = last - 1; j >= 0; j--)
+        {
+            var p = _chosen[j];
+            if ((seen & (1u << p)) != 0) continue;
+            seen |= 1u << p;
+            if (_local[j] <= covered[p]) continue;
+            AddBacktrack(j, last, stopper, AnyObject, _kind[last]);
+            Join(covered, _clock.AsSpan(j * S, _threads));
+        }
     }
 
     /// <summary>Race e_j ⋖ (q's next event at n): make sure some initial of notdep(e_j).q is explored at j.</summary>
@@ -213,7 +272,7 @@ public sealed class DporStrategy : IStrategy
         {
             var ck = _clock.AsSpan(k * S, S);
             if (ck[pt] >= pl) continue;   // happens after e_j: not in notdep(e_j)
-            if (_objId[k] == obj && _kind[k].ConflictsWith(kind)) qFirst = false;
+            if (obj == AnyObject || _objId[k] == obj && _kind[k].ConflictsWith(kind)) qFirst = false;
             var t = _chosen[k];
             if ((seen & (1u << t)) != 0) continue;
             seen |= 1u << t;
@@ -262,6 +321,7 @@ public sealed class DporStrategy : IStrategy
         Array.Resize(ref _enabled, n);
         Array.Resize(ref _backtrack, n);
         Array.Resize(ref _sleep, n);
+        Array.Resize(ref _stoppers, n);
         Array.Resize(ref _objId, n);
         Array.Resize(ref _kind, n);
         Array.Resize(ref _local, n);
