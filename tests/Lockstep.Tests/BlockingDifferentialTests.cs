@@ -100,11 +100,11 @@ public class BlockingDifferentialTests
         }
     }
 
-    private static (ExplorationResult Result, HashSet<string> Outcomes) Explore(List<Thread> program, IStrategy strategy)
+    private static (ExplorationResult Result, HashSet<string> Outcomes) Explore(List<Thread> program, IStrategy strategy, long limit = long.MaxValue)
     {
         var outcome = new Outcome();
         var outcomes = new HashSet<string>();
-        var options = new ExplorationOptions { StopOnFirstViolation = false, Shrink = false };
+        var options = new ExplorationOptions { StopOnFirstViolation = false, Shrink = false, MaxExecutions = limit };
         var result = Explorer.Explore(Model(program, outcome), new Recording(strategy, outcome, outcomes), options);
         return (result, outcomes);
     }
@@ -112,22 +112,28 @@ public class BlockingDifferentialTests
     private static string Show(List<Thread> program) => string.Join(" || ", program.Select((t, i) =>
         $"{(t.Daemon ? "daemon " : "")}t{i}: {string.Join("; ", t.Ops.Select(o => $"{o.Kind} {"xy"[o.Variable]} {o.A}"))}"));
 
+    /// <summary>Programs whose enumeration takes more executions than this are left out (they cost, and find no more).</summary>
+    private const int EnumerationLimit = 2_000;
+
     [Fact]
     public void DporReachesExactlyTheOutcomesAndViolationsOfEnumeration()
     {
-        var blocking = 0;
+        int compared = 0, blocking = 0;
         for (var seed = 0; seed < 300; seed++)
         {
             var program = Generate(seed);
+            var (all, everywhere) = Explore(program, new DifferentialTests.EveryInterleaving(), EnumerationLimit);
+            if (!all.Exhaustive) continue;
             var (dpor, byDpor) = Explore(program, new DporStrategy());
-            var (all, everywhere) = Explore(program, new DifferentialTests.EveryInterleaving());
-            Assert.True(dpor.Exhaustive && all.Exhaustive);
+            Assert.True(dpor.Exhaustive);
             Assert.True(everywhere.SetEquals(byDpor),
                 $"seed {seed} ({Show(program)}): DPOR ({dpor.Executions} executions) misses "
-                + $"[{string.Join("; ", everywhere.Except(byDpor))}] of the {all.Executions} interleavings' and adds [{string.Join("; ", byDpor.Except(everywhere))}]; DPOR's: [{string.Join("; ", byDpor)}]");
+                + $"[{string.Join("; ", everywhere.Except(byDpor))}] of the {all.Executions} interleavings' and adds [{string.Join("; ", byDpor.Except(everywhere))}]");
             Assert.Equal(all.Violations.Select(v => v.Key).Order(), dpor.Violations.Select(v => v.Key).Order());
+            compared++;
             if (everywhere.Any(o => !o.EndsWith("blocked: "))) blocking++;
         }
-        Assert.True(blocking > 50, $"only {blocking} programs leave a thread blocked");
+        Assert.True(compared >= 200, $"only {compared} programs compared");
+        Assert.True(blocking >= 150, $"only {blocking} programs leave a thread blocked");
     }
 }
