@@ -21,6 +21,7 @@ public static class Program
                 return Breakdown.Run();
             case "startup":
                 return Startup.Run();
+            case "optimality": return Optimality.Run();
             case "bdn":
                 BenchmarkSwitcher.FromAssembly(typeof(Program).Assembly).Run(args[1..]);
                 return 0;
