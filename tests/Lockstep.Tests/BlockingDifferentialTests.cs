@@ -4,14 +4,14 @@ namespace Lockstep.Tests;
 
 /// <summary>
 /// DPOR against plain enumeration on random small programs with blocking waits (issue 15): threads, some of them
-/// daemons, read and write two ints, wait until one has a value, take a token from one (a semaphore's down), and take and
-/// drop a lock built on a guarded update. Every execution's outcome (how it ended, the variables, what each thread
-/// observed, which threads were left blocked) that running every interleaving reaches, DPOR must reach too, and nothing
-/// else: deadlocks included.
+/// daemons, read and write two ints, wait until one has a value, take a token from one (a semaphore's down), take and
+/// drop a lock built on a guarded update, and assert on what they read. Every execution's outcome (how it ended, the
+/// variables, what each thread observed, which threads were left blocked) that running every interleaving reaches,
+/// DPOR must reach too, and nothing else: deadlocks and failed assertions included.
 /// </summary>
 public class BlockingDifferentialTests
 {
-    private enum OpKind { Read, Write, WaitUntil, Down, Locked }
+    private enum OpKind { Read, Write, WaitUntil, Down, Locked, Assert }
 
     private sealed record Op(OpKind Kind, int Variable, int A);
 
@@ -26,7 +26,7 @@ public class BlockingDifferentialTests
         {
             var ops = new List<Op>();
             var m = rng.Next(1, n == 3 ? 3 : 4);
-            for (var i = 0; i < m; i++) ops.Add(new Op((OpKind)rng.Next(5), rng.Next(2), rng.Next(3)));
+            for (var i = 0; i < m; i++) ops.Add(new Op((OpKind)rng.Next(6), rng.Next(2), rng.Next(3)));
             threads.Add(new Thread(t > 0 && rng.Next(3) == 0, ops));
         }
         return threads;
@@ -68,6 +68,11 @@ public class BlockingDifferentialTests
                             await lk.WaitAndUpdate(static x => x == 0, static _ => 1);
                             await v.Write(await v.Read() + op.A);
                             await lk.Write(0);
+                            break;
+                        case OpKind.Assert:
+                            var read = await v.Read();
+                            seen[t].Add(read);
+                            Sim.Assert(read != op.A, $"t{t} read {read}");
                             break;
                     }
                 }

@@ -16,10 +16,15 @@ public sealed class DporStrategy : IStrategy
 {
     private const int S = SimThread.MaxThreads;
 
+    /// <summary>In place of an object id: a step that conflicts with every operation (one that stopped the execution).</summary>
+    private const int AnyObject = -2;
+
     /// <summary>An event: a thread's operation, by the object it touches and how (thread -1: removed from a sequence).</summary>
     private readonly record struct Event(int Thread, int Object, AccessKind Kind)
     {
-        public bool ConflictsWith(Event other) => Object >= 0 && Object == other.Object && Kind.ConflictsWith(other.Kind);
+        public bool ConflictsWith(Event other)
+            => Object == AnyObject || other.Object == AnyObject
+               || Object >= 0 && Object == other.Object && Kind.ConflictsWith(other.Kind);
     }
 
     /// <summary>A node of a wakeup tree: an event to run next, then its children in order (none: explore freely).</summary>
@@ -35,6 +40,7 @@ public sealed class DporStrategy : IStrategy
     private byte[] _chosen = new byte[256];
     private uint[] _enabled = new uint[256];
     private uint[] _sleep = new uint[256];
+    private uint[] _stoppers = new uint[256];   // threads whose step here stopped an execution: woken by any next event
     private List<WakeupNode>?[] _wakeup = new List<WakeupNode>?[256];   // branches still to explore here, in order
     private int[] _objId = new int[256];
     private AccessKind[] _kind = new AccessKind[256];
@@ -113,6 +119,7 @@ public sealed class DporStrategy : IStrategy
         else
         {
             _sleep[n] = n == 0 ? 0 : SleepAfter(n - 1);
+            _stoppers[n] = 0;
             _wakeup[n] = _below;
             if (Next(n, state.Enabled) is { } next)
             {
@@ -162,12 +169,12 @@ public sealed class DporStrategy : IStrategy
 
     public void EndExecution(ExecutionEnd end)
     {
-        if (end != ExecutionEnd.Pruned && _execution != null) AnalyzePending();
+        if (end != ExecutionEnd.Pruned && _execution != null) AnalyzePending(end);
         for (var i = _depth - 1; i >= 0; i--)
         {
             var c = _chosen[i];
             _sleep[i] |= 1u << c;
-            _asleep[i * S + c] = new Event(c, _objId[i], _kind[i]);
+            _asleep[i * S + c] = new Event(c, (_stoppers[i] & (1u << c)) != 0 ? AnyObject : _objId[i], _kind[i]);
             if (Next(i, _enabled[i]) is { } next)
             {
                 _chosen[i] = (byte)next.Event.Thread;
@@ -183,14 +190,15 @@ public sealed class DporStrategy : IStrategy
         => n > 0 && tid != _chosen[n - 1] && (_enabled[n] & (1u << _chosen[n - 1])) != 0;
 
     /// <summary>
-    /// The sleep set after position i: sleepers whose next operation is independent of the event at i. Called at i + 1,
-    /// when every sleeper still has the operation it had at i pending.
+    /// The sleep set after position i: sleepers whose next operation is independent of the event at i (a thread whose
+    /// step here stopped an execution wakes on any event). Called at i + 1, when every sleeper still has the operation
+    /// it had at i pending.
     /// </summary>
     private uint SleepAfter(int i)
     {
         var e = new Event(_chosen[i], _objId[i], _kind[i]);
         uint result = 0;
-        for (var mask = _sleep[i]; mask != 0; mask &= mask - 1)
+        for (var mask = _sleep[i] & ~_stoppers[i]; mask != 0; mask &= mask - 1)
         {
             var r = BitOperations.TrailingZeroCount(mask);
             var sleeper = _asleep[i * S + r];
@@ -260,22 +268,49 @@ public sealed class DporStrategy : IStrategy
     /// The operations still pending when the execution ended (a waiter blocked to the end, a thread a violation
     /// stopped) never ran, but each could have run earlier, where it conflicts with what did: race them as the
     /// next event. (The thread a violation stopped inside its step may still show the operation it ran; racing that
-    /// again only repeats races already found.)
+    /// again only repeats races already found.) A violation that stops the execution in a step conflicts with every
+    /// operation that could have run before that step: it decides whether that operation runs at all.
     /// </summary>
-    private void AnalyzePending()
+    private void AnalyzePending(ExecutionEnd end)
     {
         var threads = _execution!.Threads;
+        var last = _depth - 1;
+        var stopper = last >= 0 ? _chosen[last] : -1;
+        var stoppedByStep = end == ExecutionEnd.Stopped && last >= 0
+            && _execution.Violations[^1] is { Kind: not "livelock" } and not DeadlockViolation;   // not the step bound, not a deadlock
+        if (stoppedByStep) _stoppers[last] |= 1u << stopper;
         for (var q = 0; q < _threads; q++)
         {
             var thread = threads[q];
             if (thread.IsFinished || thread.PendingObject is not { } obj || thread.PendingKind == AccessKind.None) continue;
             AnalyzeRaces(_depth, q, obj, thread.PendingKind, thread.PendingGuard);
         }
+        if (!stoppedByStep) return;
+        for (var q = 0; q < _threads; q++)
+        {
+            var thread = threads[q];
+            if (q == stopper || !thread.IsEnabled || _local[last] <= _threadClock[q * S + stopper]) continue;
+            AddRace(last, _depth, new Event(q, thread.PendingObject?.Id ?? -1, thread.PendingKind));
+        }
+        // and with every earlier step of another thread that does not happen before it: the latest of each thread
+        var covered = _scratch.AsSpan(0, _threads);
+        _clock.AsSpan(last * S, _threads).CopyTo(covered);
+        uint seen = 1u << stopper;
+        for (var j = last - 1; j >= 0; j--)
+        {
+            var p = _chosen[j];
+            if ((seen & (1u << p)) != 0) continue;
+            seen |= 1u << p;
+            if (_local[j] <= covered[p]) continue;
+            AddRace(j, last, new Event(stopper, AnyObject, _kind[last]));
+            Join(covered, _clock.AsSpan(j * S, _threads));
+        }
     }
 
     /// <summary>
     /// Race e_j ⋖ e (the event of a thread at n): unless a thread asleep at j already covers it, insert the reversal
-    /// notdep(e_j).e (what runs after e_j without depending on it, then e) into j's wakeup tree.
+    /// notdep(e_j).e (what runs after e_j without depending on it, then e) into j's wakeup tree. A step that stopped the
+    /// execution is left out of notdep: nothing ran after it.
     /// </summary>
     private void AddRace(int j, int n, Event e)
     {
@@ -286,7 +321,9 @@ public sealed class DporStrategy : IStrategy
         for (var k = j + 1; k < n; k++)
         {
             if (_clock[k * S + pt] >= pl) continue;   // happens after e_j
-            v.Add(new Event(_chosen[k], _objId[k], _kind[k]));
+            var t = _chosen[k];
+            if ((_stoppers[k] & (1u << t)) != 0) continue;
+            v.Add(new Event(t, _objId[k], _kind[k]));
         }
         v.Add(e);
         for (var mask = _sleep[j]; mask != 0; mask &= mask - 1)
@@ -379,6 +416,7 @@ public sealed class DporStrategy : IStrategy
         Array.Resize(ref _enabled, n);
         Array.Resize(ref _wakeup, n);
         Array.Resize(ref _sleep, n);
+        Array.Resize(ref _stoppers, n);
         Array.Resize(ref _objId, n);
         Array.Resize(ref _kind, n);
         Array.Resize(ref _local, n);
