@@ -22,7 +22,7 @@ public static class Quick
         var optimized = Header();
 
         Console.WriteLine();
-        Console.WriteLine("DPOR (source sets + sleep sets) on the analytic programs; each row repeats the full exploration for >= 1 s");
+        Console.WriteLine("DPOR (wakeup trees + sleep sets) on the analytic programs; each row repeats the full exploration for >= 1 s");
         Console.WriteLine($"{"program",-24} {"explored",9} {"pruned",7} {"optimal",9} {"ratio",6} {"exh",4} {"exec/s",10} {"ns/step",8} {"steps/exec",10} {"B/exec",8}");
         var ratiosOk = true;
         var worstStepNs = 0.0;

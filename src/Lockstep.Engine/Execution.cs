@@ -299,4 +299,6 @@ public readonly struct SchedulingState
     public int Step => _execution.Steps;
 
     public IReadOnlyList<SimThread> Threads => _execution.Threads;
+
+    internal Execution Execution => _execution;
 }

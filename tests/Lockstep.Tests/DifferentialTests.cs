@@ -55,7 +55,7 @@ public class DifferentialTests
     };
 
     /// <summary>Every interleaving: a depth-first walk over the choice at every step (no reduction at all).</summary>
-    private sealed class EveryInterleaving : IStrategy
+    internal sealed class EveryInterleaving : IStrategy
     {
         private readonly List<(uint Enabled, int Chosen)> _path = new();
         private int _depth;

@@ -35,7 +35,7 @@ public class KvmBreakageTests
     [Theory]
     [InlineData("oom-reap-vs-fault", 20)]   // the fault may map after MMF_UNSTABLE; it releases its page under mmu_lock (v6.13+)
     [InlineData("oom-reap-vs-memslot", 100)]
-    [InlineData("oom-reap-vs-exit", 2_101)]
+    [InlineData("oom-reap-vs-exit", 2_096)]
     [InlineData("munmap-vs-fault", 20)]
     [InlineData("oom-reap-vs-gpc-refresh", 78)]
     [InlineData("reclaim-aging-vs-fault", 5)]   // x86 ages without mmu_lock (v6.15+): its SPTE reads race the fault's write
