@@ -22,7 +22,7 @@ namespace Lockstep.Cli.Commands;
 /// </summary>
 public static class CheckCommand
 {
-    public const long DefaultExecutions = 200_000;
+    public const long DefaultExecutions = 1_000_000;
 
     public const string DefaultBaseline = "mainline";
 

@@ -12,9 +12,14 @@ namespace Lockstep.Models.Proposals;
 /// </summary>
 public sealed class DeferNonblockWork : KvmMain
 {
+    /// <summary>
+    /// Its oom-reap-vs-exit run stops at a list-corruption BUG, and every other task's step is raced against that stop:
+    /// DPOR needs 225,535 executions (~47 M steps) to cover it, so its runs get 100,000,000 steps (DPOR 80 M), which an
+    /// exhaustive run never spends.
+    /// </summary>
     public static readonly Proposal ReturnZero = new("defer-nonblock-work", "!blockable: queue the work, start returns 0",
         "shaikh kamaluddin, Mar 4 2026 (KERNEL-FACTS §5 #4)")
-    { Kvm = m => new DeferNonblockWork(m, -0) };
+    { Kvm = m => new DeferNonblockWork(m, -0), StepBudget = 100_000_000 };
 
     /// <summary>
     /// Every reaper attempt fails, so an execution is ~570 steps (ten attempts, each with its compensating end and the
