@@ -8,7 +8,7 @@ using static Lockstep.Models.Scenarios.Tasks;
 namespace Lockstep.Bench;
 
 /// <summary>
-/// Executions and wall time of DPOR against plain enumeration (<see cref="Enumeration"/>) as the world grows: the
+/// Executions and wall time of DPOR against plain enumeration (<see cref="EnumerationStrategy"/>) as the world grows: the
 /// notifier-like protocol with more threads, and mainline KVM on !RT with more vCPUs and memslots (qemu munmaps all guest RAM
 /// while vCPUs fault) and more VMAs (the OOM reaper reaps them while a vCPU faults). Each exploration is capped in time; a capped point is a lower bound and marked so.
 /// Writes bench/results/scaling.csv and one PNG per series and measure.
@@ -60,7 +60,7 @@ public static class Scaling
             foreach (var p in series.Points)
             {
                 var dpor = Measure(p.Explore, new DporStrategy());
-                var enumeration = Measure(p.Explore, new Enumeration());
+                var enumeration = Measure(p.Explore, new EnumerationStrategy());
                 list.Add((p, dpor, enumeration));
                 var ratio = (double)enumeration.Executions / dpor.Executions;
                 Console.WriteLine($"{series.Name,-9} {p.Label,-12} {dpor.Executions,10:N0} {dpor.Steps,11:N0} {dpor.Seconds,6:0.00} {Mark(dpor),3} {enumeration.Executions,10:N0} {enumeration.Steps,11:N0} {enumeration.Seconds,6:0.00} {Mark(enumeration),3} {(enumeration.Capped ? ">=" : "") + $"{ratio:N1}",9}");

@@ -122,7 +122,7 @@ public class BlockingDifferentialTests
         for (var seed = 0; seed < 300; seed++)
         {
             var program = Generate(seed);
-            var (all, everywhere) = Explore(program, new DifferentialTests.EveryInterleaving(), EnumerationLimit);
+            var (all, everywhere) = Explore(program, new EnumerationStrategy(), EnumerationLimit);
             if (!all.Exhaustive) continue;
             var (dpor, byDpor) = Explore(program, new DporStrategy());
             Assert.True(dpor.Exhaustive);

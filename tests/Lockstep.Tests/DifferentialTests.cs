@@ -54,49 +54,6 @@ public class DifferentialTests
         finals.Add($"x={vars[0].Peek} y={vars[1].Peek} | {string.Join(" | ", seen.Select(s => string.Join(",", s)))}");
     };
 
-    /// <summary>Every interleaving: a depth-first walk over the choice at every step (no reduction at all).</summary>
-    internal sealed class EveryInterleaving : IStrategy
-    {
-        private readonly List<(uint Enabled, int Chosen)> _path = new();
-        private int _depth;
-        private bool _started, _done;
-
-        public string Description => "every interleaving";
-
-        public bool Exhaustive => _done;
-
-        public bool BeginExecution()
-        {
-            if (_started && _done) return false;
-            _started = true;
-            _depth = 0;
-            return true;
-        }
-
-        public int Choose(in SchedulingState state)
-        {
-            if (_depth == _path.Count) _path.Add((state.Enabled, System.Numerics.BitOperations.TrailingZeroCount(state.Enabled)));
-            return _path[_depth++].Chosen;
-        }
-
-        public void EndExecution(ExecutionEnd end)
-        {
-            _path.RemoveRange(_depth, _path.Count - _depth);
-            while (_path.Count > 0)
-            {
-                var (enabled, chosen) = _path[^1];
-                var later = enabled & ~((2u << chosen) - 1);
-                if (later != 0)
-                {
-                    _path[^1] = (enabled, System.Numerics.BitOperations.TrailingZeroCount(later));
-                    return;
-                }
-                _path.RemoveAt(_path.Count - 1);
-            }
-            _done = true;
-        }
-    }
-
     [Fact]
     public void DporReachesEveryFinalStateThatEnumerationReaches()
     {
@@ -107,7 +64,7 @@ public class DifferentialTests
             var byDpor = new HashSet<string>();
             var everywhere = new HashSet<string>();
             var dpor = Explorer.Explore(Model(program, byDpor), new DporStrategy());
-            var all = Explorer.Explore(Model(program, everywhere), new EveryInterleaving());
+            var all = Explorer.Explore(Model(program, everywhere), new EnumerationStrategy());
             Assert.True(dpor.Exhaustive && all.Exhaustive);
             Assert.Empty(dpor.Violations);
             Assert.True(everywhere.IsSubsetOf(byDpor),
@@ -132,7 +89,7 @@ public class DifferentialTests
             var byBounded = new HashSet<string>();
             var everywhere = new HashSet<string>();
             Explorer.Explore(Model(program, byBounded), new DporStrategy(preemptionBound: 0));
-            Explorer.Explore(Model(program, everywhere), new EveryInterleaving());
+            Explorer.Explore(Model(program, everywhere), new EnumerationStrategy());
             if (!everywhere.IsSubsetOf(byBounded)) caught++;
         }
         Assert.True(caught > 0);
@@ -144,7 +101,7 @@ public class DifferentialTests
     {
         var program = new List<List<Op>> { new() { new(OpKind.Write, 0, 1, 0), new(OpKind.Write, 1, 1, 0) }, new() { new(OpKind.Write, 0, 2, 0), new(OpKind.Write, 1, 2, 0) } };
         var finals = new HashSet<string>();
-        var all = Explorer.Explore(Model(program, finals), new EveryInterleaving());
+        var all = Explorer.Explore(Model(program, finals), new EnumerationStrategy());
         // The main thread's spawns and joins interleave too: count only what distinguishes the two writers' orders.
         Assert.Equal(4, finals.Count);   // x ∈ {1, 2} × y ∈ {1, 2}
         Assert.True(all.Executions >= 6);

@@ -84,7 +84,7 @@ public class DporCountTests
     public void LastZeroTracesAreThoseEnumerationFinds(int n)
     {
         var byEnumeration = new HashSet<string>();
-        Explorer.Explore(Programs.LastZero(n), new TraceRecording(new DifferentialTests.EveryInterleaving(), byEnumeration));
+        Explorer.Explore(Programs.LastZero(n), new TraceRecording(new EnumerationStrategy(), byEnumeration));
         var byDpor = new HashSet<string>();
         var r = Explorer.Explore(Programs.LastZero(n), new TraceRecording(new DporStrategy(), byDpor));
         Assert.Equal(byEnumeration.Count, r.Executions);
