@@ -27,9 +27,6 @@ public sealed class Kernel
 
     private LockdepMap? _softirq_ctrl_lock;
 
-    /// <summary>might_sleep splats formatted so far in this run (<see cref="Api.MightReschedSplat"/>).</summary>
-    internal List<Api.MightReschedSplat> MightReschedSplats { get; } = new();
-
     /// <summary>The model entry point for the explorer: runs <paramref name="init"/> as the boot task (swapper/0).</summary>
     public Func<SimTask> Boot(Func<SimTask> init) => () =>
     {

@@ -141,22 +141,6 @@ public static partial class Api
     internal static void __might_resched(TaskStruct t, string file, int line, int offsets, LockClass? taking, ReadOnlySpan<string> innermost)
     {
         if (MightReschedSilent(t, offsets)) return;
-        var state = Kernel.State;
-        var splat = FormattedSplat(t, file, line, offsets, taking, innermost, state.TaintWarn);
-        state.TaintWarn = true;
-        Sim.Report(new KernelReport("might-sleep", splat.Headline, splat.Text, splat.Task, splat.Detail, t.Kernel.Config));
-    }
-
-    /// <summary>
-    /// The splat's strings: those of an earlier splat of this kernel with the same inputs (an RT exploration hits the same
-    /// splat execution after execution, and formatting each was half of what it allocated), else newly formatted.
-    /// </summary>
-    private static MightReschedSplat FormattedSplat(TaskStruct t, string file, int line, int offsets, LockClass? taking,
-        ReadOnlySpan<string> innermost, bool tainted)
-    {
-        var splats = t.Kernel.MightReschedSplats;
-        foreach (var known in splats)
-            if (known.Matches(t, file, line, offsets, taking, innermost, tainted)) return known;
         var config = t.Kernel.Config;
         var rcuDepth = config.PreemptRcu ? t.rcu_read_lock_nesting : 0;
         var sb = new StringBuilder();
@@ -170,12 +154,10 @@ public static partial class Api
         var frames = new List<string> { "__might_resched" };
         frames.AddRange(innermost);
         KernelLog.CallTrace(sb, t, frames.ToArray());
+        Kernel.State.TaintWarn = true;
         var culprit = innermost.Length > 0 ? innermost[^1] : "might_sleep";
-        var splat = new MightReschedSplat(t, file, line, offsets, taking, innermost, tainted,
-            $"BUG: sleeping function called from invalid context at {file}:{line}", sb.ToString(),
-            taking != null ? $"{culprit}({taking.Name}) in {Caller(t)}" : $"{culprit} in {Caller(t)}");
-        if (splats.Count < MightReschedSplat.Kept) splats.Add(splat);
-        return splat;
+        Sim.Report(new KernelReport("might-sleep", $"BUG: sleeping function called from invalid context at {file}:{line}",
+            sb.ToString(), t.ToString(), taking != null ? $"{culprit}({taking.Name}) in {Caller(t)}" : $"{culprit} in {Caller(t)}", config));
     }
 
     /// <summary>Whether __might_resched stays silent for <paramref name="t"/> (no DEBUG_ATOMIC_SLEEP, or the context allows sleeping).</summary>
@@ -185,57 +167,6 @@ public static partial class Api
         if (!config.DEBUG_ATOMIC_SLEEP) return true;
         var rcuDepth = config.PreemptRcu ? t.rcu_read_lock_nesting : 0;
         return t.preempt_count + (rcuDepth << MIGHT_RESCHED_RCU_SHIFT) == offsets && !t.irqs_disabled && t.non_block_count == 0;
-    }
-
-    /// <summary>
-    /// A formatted might_sleep splat and everything its strings are made of: the call's file, line, offsets, lock and
-    /// frames; the task's pid, comm, preempt count, IRQ state, non_block count, RCU nesting, held locks (class, read,
-    /// site) and stack of modelled functions; and the taint flag the banner shows.
-    /// </summary>
-    internal sealed class MightReschedSplat
-    {
-        /// <summary>How many distinct splats a kernel keeps (a run has a handful).</summary>
-        public const int Kept = 64;
-
-        private readonly string _file, _comm;
-        private readonly int _line, _offsets, _pid, _preemptCount, _nonBlock, _rcuNesting;
-        private readonly bool _irqsDisabled, _tainted;
-        private readonly LockClass? _taking;
-        private readonly string[] _innermost, _stack;
-        private readonly (LockClass Class, int Read, string Site)[] _held;
-
-        public MightReschedSplat(TaskStruct t, string file, int line, int offsets, LockClass? taking, ReadOnlySpan<string> innermost,
-            bool tainted, string headline, string text, string detail)
-        {
-            (_file, _line, _offsets, _taking, _innermost, _tainted) = (file, line, offsets, taking, innermost.ToArray(), tainted);
-            (_comm, _pid, _preemptCount, _irqsDisabled, _nonBlock, _rcuNesting) =
-                (t.comm, t.pid, t.preempt_count, t.irqs_disabled, t.non_block_count, t.rcu_read_lock_nesting);
-            _stack = t.stack.ToArray();
-            _held = t.held_locks.Select(h => (h.Class, h.Read, h.Site)).ToArray();
-            (Headline, Text, Detail, Task) = (headline, text, detail, t.ToString());
-        }
-
-        public string Headline { get; }
-        public string Text { get; }
-        public string Detail { get; }
-        public string Task { get; }
-
-        public bool Matches(TaskStruct t, string file, int line, int offsets, LockClass? taking, ReadOnlySpan<string> innermost, bool tainted)
-        {
-            if (line != _line || offsets != _offsets || taking != _taking || tainted != _tainted || file != _file
-                || t.pid != _pid || t.preempt_count != _preemptCount || t.irqs_disabled != _irqsDisabled
-                || t.non_block_count != _nonBlock || t.rcu_read_lock_nesting != _rcuNesting || t.comm != _comm
-                || !innermost.SequenceEqual(_innermost) || t.stack.Count != _stack.Length || t.held_locks.Count != _held.Length)
-                return false;
-            for (var i = 0; i < _stack.Length; i++)
-                if (t.stack[i] != _stack[i]) return false;
-            for (var i = 0; i < _held.Length; i++)
-            {
-                var h = t.held_locks[i];
-                if (h.Class != _held[i].Class || h.Read != _held[i].Read || h.Site != _held[i].Site) return false;
-            }
-            return true;
-        }
     }
 
     /// <summary>schedule_debug: a voluntary sleep in atomic or non-blocking context (§4.3).</summary>
