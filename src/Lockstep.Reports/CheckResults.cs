@@ -142,7 +142,10 @@ public static class JsonReport
 {
     public const int Schema = 2;
 
-    public static string Render(CheckResults run)
+    public static string Render(CheckResults run) => Document(run).ToJsonString(new JsonSerializerOptions { WriteIndented = true });
+
+    /// <summary>The document <see cref="Render"/> writes, for a writer that adds members (a shard's file).</summary>
+    public static System.Text.Json.Nodes.JsonObject Document(CheckResults run)
     {
         var doc = new
         {
@@ -166,7 +169,7 @@ public static class JsonReport
                 @fixed = c.Fixed.Select(Finding),
             }),
         };
-        return JsonSerializer.Serialize(doc, new JsonSerializerOptions { WriteIndented = true });
+        return JsonSerializer.SerializeToNode(doc)!.AsObject();
     }
 
     private static object Finding(CellFinding f) => new

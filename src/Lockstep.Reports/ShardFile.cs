@@ -59,7 +59,7 @@ public sealed record ShardFile(string Path, ShardId Shard, IReadOnlyList<string>
     /// <summary>The shard's file: <paramref name="results"/> (its own runs tallied) as --json writes them, with the shard and its runs.</summary>
     public static string Render(ShardId shard, IReadOnlyList<string> options, string fingerprint, IReadOnlyList<ScenarioRun> runs, CheckResults results)
     {
-        var doc = JsonNode.Parse(JsonReport.Render(results))!.AsObject();
+        var doc = JsonReport.Document(results);
         var records = runs.Select(Record).ToList();
         doc["shard"] = JsonSerializer.SerializeToNode(new ShardJson(shard.Index, shard.Count, options.ToList(), fingerprint, records.Select(r => r.Job).ToList()), Json);
         doc["runs"] = JsonSerializer.SerializeToNode(records, Json);
